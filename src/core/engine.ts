@@ -1,10 +1,281 @@
-import type { InjectionContext, InjectionResult, InjectorConfig } from './types.js';
-
 /**
- * The injection engine: decides and builds the patch for one pod. Pure: no I/O, no clock, no logger.
- * `pod` is the raw JSON object from the request (request.object).
+ * The injection engine: decides and builds the patch for one pod. Pure: no I/O, no clock, no logger — the
+ * webhook, the offline CLI and `--explain` all call it with what they learned elsewhere.
  */
+import {
+  ALWAYS_EXCLUDED_NAMESPACES,
+  DEFAULT_CONTAINER_ANNOTATION,
+  SELECTION_LABEL,
+  STATUS_ANNOTATION,
+} from './labels.js';
+import { pointer } from './json-pointer.js';
+import { readOverrides, type PodOverrides } from './overrides.js';
+import { annotationsOf, isInjectablePod, labelsOf, mountAtPath, mountsVolume, type InjectablePod } from './pod.js';
+import { preflight } from './preflight.js';
+import { renderSidecar } from './sidecar.js';
+import { isStatusError, parseStatus, serialiseStatus } from './status.js';
+import type {
+  Container,
+  InjectionContext,
+  InjectionResult,
+  InjectionStatus,
+  InjectorConfig,
+  PatchOperation,
+  PodSecurityLevel,
+  SidecarMode,
+  SkipReason,
+} from './types.js';
+import { isAtLeast } from './versions.js';
+
+/** Sidecar containers are on by default (and cannot be switched off) from Kubernetes 1.33. */
+const NATIVE_SIDECAR_SAFE = { major: 1, minor: 33 } as const;
+/** The first release with the SidecarContainers gate on by default: below it a native override is refused. */
+const NATIVE_SIDECAR_MINIMUM = { major: 1, minor: 29 } as const;
+
+function skip(reason: SkipReason, warnings: string[] = []): InjectionResult {
+  return { decision: { action: 'skip', reason }, patch: [], warnings };
+}
+
+/** Why this pod is not for us, before looking at what injecting would do. */
+function selectionSkip(pod: InjectablePod, config: InjectorConfig, context: InjectionContext): SkipReason | undefined {
+  const excluded = [...ALWAYS_EXCLUDED_NAMESPACES, context.injectorNamespace, ...config.excludedNamespaces];
+  if (excluded.includes(context.namespace)) return 'excluded-namespace';
+  const podLabel = labelsOf(pod)[SELECTION_LABEL];
+  if (podLabel === 'disabled') return 'pod-opted-out';
+  if (context.namespaceLabels !== undefined) {
+    const namespaceLabel = context.namespaceLabels[SELECTION_LABEL];
+    // Mirrors the two webhook entries: namespace opt-in, or pod opt-in in a namespace without the label at all.
+    const selected = namespaceLabel === 'enabled' || (namespaceLabel === undefined && podLabel === 'enabled');
+    if (!selected) return 'namespace-not-enabled';
+  }
+  return undefined;
+}
+
+function chooseMode(
+  config: InjectorConfig,
+  context: InjectionContext,
+  overrides: PodOverrides,
+  warnings: string[],
+): SidecarMode {
+  if (overrides.nativeSidecar !== undefined) {
+    const tooOld =
+      overrides.nativeSidecar &&
+      context.apiServerVersion !== undefined &&
+      !isAtLeast(context.apiServerVersion, NATIVE_SIDECAR_MINIMUM.major, NATIVE_SIDECAR_MINIMUM.minor);
+    if (!tooOld) return overrides.nativeSidecar ? 'native' : 'classic';
+    warnings.push(`native sidecar requested but the API server is ${context.apiServerVersion}; using a classic sidecar`);
+  }
+  if (config.nativeSidecar === 'always') return 'native';
+  if (config.nativeSidecar === 'never') return 'classic';
+  const { major, minor } = NATIVE_SIDECAR_SAFE;
+  return isAtLeast(context.apiServerVersion, major, minor) && isAtLeast(context.minKubeletVersion, major, minor)
+    ? 'native'
+    : 'classic';
+}
+
+function isRunToCompletion(pod: InjectablePod): boolean {
+  return pod.spec.restartPolicy === 'Never' || pod.spec.restartPolicy === 'OnFailure';
+}
+
+/** Builds patch operations that stay valid whether or not each array or map already exists. */
+class PatchBuilder {
+  readonly operations: PatchOperation[] = [];
+
+  setAnnotations(pod: InjectablePod, entries: Record<string, string>): void {
+    if (pod.metadata === undefined) {
+      this.operations.push({ op: 'add', path: '/metadata', value: { annotations: entries } });
+    } else if (pod.metadata.annotations === undefined) {
+      this.operations.push({ op: 'add', path: '/metadata/annotations', value: entries });
+    } else {
+      for (const [key, value] of Object.entries(entries)) {
+        this.operations.push({ op: 'add', path: pointer('metadata', 'annotations', key), value });
+      }
+    }
+  }
+
+  appendTo(existing: readonly unknown[] | undefined, arrayPath: string, value: unknown): void {
+    if (existing === undefined) this.operations.push({ op: 'add', path: arrayPath, value: [value] });
+    else this.operations.push({ op: 'add', path: `${arrayPath}/-`, value });
+  }
+
+  prependTo(existing: readonly unknown[] | undefined, arrayPath: string, value: unknown): void {
+    if (existing === undefined) this.operations.push({ op: 'add', path: arrayPath, value: [value] });
+    else this.operations.push({ op: 'add', path: `${arrayPath}/0`, value });
+  }
+
+  set(path: string, value: unknown): void {
+    this.operations.push({ op: 'add', path, value });
+  }
+}
+
+interface MountPlan {
+  mounted: string[];
+  skipped: { container: string; reason: string }[];
+  warnings: string[];
+}
+
+/** Which app containers get a mount of the shared volume; ones already using the path are left alone. */
+function planAppMounts(
+  containers: readonly Container[],
+  volumeName: string,
+  mountPath: string,
+  alreadyDecided: ReadonlySet<string>,
+): MountPlan {
+  const plan: MountPlan = { mounted: [], skipped: [], warnings: [] };
+  for (const container of containers) {
+    if (alreadyDecided.has(container.name) || mountsVolume(container, volumeName)) continue;
+    const occupying = mountAtPath(container, mountPath);
+    if (occupying) {
+      const reason = `${mountPath} is already used by volume ${occupying.name}`;
+      plan.skipped.push({ container: container.name, reason });
+      plan.warnings.push(`container ${container.name} not given the shared volume: ${reason}`);
+    } else {
+      plan.mounted.push(container.name);
+    }
+  }
+  return plan;
+}
+
+function addMounts(builder: PatchBuilder, pod: InjectablePod, names: readonly string[], volumeName: string, mountPath: string): void {
+  pod.spec.containers.forEach((container, index) => {
+    if (!names.includes(container.name)) return;
+    builder.appendTo(container.volumeMounts, pointer('spec', 'containers', index, 'volumeMounts'), {
+      name: volumeName,
+      mountPath,
+    });
+  });
+}
+
+function checked(pod: InjectablePod, builder: PatchBuilder, status: InjectionStatus, result: InjectionResult): InjectionResult {
+  const verdict = preflight(pod, builder.operations, status);
+  if (!verdict.ok) {
+    return {
+      decision: { action: 'error', reason: verdict.reason },
+      patch: [],
+      warnings: [...result.warnings, `sidecar not injected: internal self-check failed (${verdict.reason})`],
+    };
+  }
+  return result;
+}
+
+/** Reinvocation: an injected pod gets mounts only for app containers another webhook added since. */
+function reinvoke(pod: InjectablePod, statusText: string): InjectionResult {
+  const status = parseStatus(statusText);
+  if (isStatusError(status)) {
+    return skip('already-injected', [`pod carries ${STATUS_ANNOTATION} but it is unreadable (${status.error}); left unchanged`]);
+  }
+  const appContainers = pod.spec.containers.filter((c) => c.name !== status.sidecar);
+  const decided = new Set([...status.mounted, ...status.skipped.map((s) => s.container)]);
+  const plan = planAppMounts(appContainers, status.volume.name, status.mountPath, decided);
+  if (plan.mounted.length === 0 && plan.skipped.length === 0) return skip('already-injected');
+
+  const updated: InjectionStatus = {
+    ...status,
+    mounted: [...status.mounted, ...plan.mounted],
+    skipped: [...status.skipped, ...plan.skipped],
+  };
+  const builder = new PatchBuilder();
+  addMounts(builder, pod, plan.mounted, status.volume.name, status.mountPath);
+  builder.set(pointer('metadata', 'annotations', STATUS_ANNOTATION), serialiseStatus(updated));
+  return checked(pod, builder, updated, {
+    decision: { action: 'update' },
+    patch: builder.operations,
+    warnings: plan.warnings,
+    status: updated,
+  });
+}
+
 export function computeInjection(pod: unknown, config: InjectorConfig, context: InjectionContext): InjectionResult {
-  void pod; void config; void context;
-  throw new Error('not implemented yet');
+  if (context.operation !== 'CREATE') return skip('operation-not-create');
+  if (!isInjectablePod(pod)) return skip('not-a-pod', ['object is not a pod with named containers; not injected']);
+  const selection = selectionSkip(pod, config, context);
+  if (selection) return skip(selection);
+  if (pod.spec.os?.name === 'windows') return skip('windows-pod', ['Windows pod: the sidecar is not injected']);
+
+  const annotations = annotationsOf(pod);
+  const statusText = annotations[STATUS_ANNOTATION];
+  if (statusText !== undefined) return reinvoke(pod, statusText);
+
+  const sidecarName = config.sidecar.name;
+  const allContainers = [...pod.spec.containers, ...(pod.spec.initContainers ?? [])];
+  if (allContainers.some((c) => c.name === sidecarName)) {
+    return skip('name-clash', [`pod already has a container named "${sidecarName}"; sidecar not injected`]);
+  }
+
+  const { overrides, warnings } = readOverrides(annotations, config.allowedImages);
+  const mode = chooseMode(config, context, overrides, warnings);
+  if (mode === 'classic' && isRunToCompletion(pod) && config.classicRunToCompletion === 'skip') {
+    return skip('run-to-completion', [
+      ...warnings,
+      `restartPolicy ${pod.spec.restartPolicy}: a classic sidecar would keep this Job pod from completing; not injected`,
+    ]);
+  }
+
+  const level: PodSecurityLevel = context.podSecurityLevel ?? config.podSecurity.defaultLevel;
+  const volumeName = config.volume.name;
+  const appMountPath = overrides.appMountPath ?? config.appMountPath;
+  const image = overrides.image ?? config.sidecar.image;
+  const builder = new PatchBuilder();
+
+  const existingVolume = pod.spec.volumes?.find((v) => v.name === volumeName);
+  if (existingVolume) warnings.push(`volume ${volumeName} already exists in the pod; reused as it is`);
+
+  const plan = planAppMounts(pod.spec.containers, volumeName, appMountPath, new Set());
+  warnings.push(...plan.warnings);
+
+  const { container: sidecar, reduced } = renderSidecar(
+    config,
+    {
+      name: sidecarName,
+      image,
+      volumeName,
+      cpu: overrides.cpu ?? config.sidecar.resources.cpu,
+      memory: overrides.memory ?? config.sidecar.resources.memory,
+      mode,
+      level,
+    },
+    pod,
+  );
+  if (reduced.length > 0) warnings.push(reductionWarning(level, reduced, context.namespace));
+
+  const wantsSharing = overrides.shareProcessNamespace ?? config.shareProcessNamespace;
+  let setsSharing = false;
+  if (wantsSharing && pod.spec.shareProcessNamespace !== true) {
+    if (pod.spec.hostPID === true) warnings.push('hostPID pod: shareProcessNamespace not set (the two are exclusive)');
+    else setsSharing = true;
+  }
+  const setsDefaultContainer = annotations[DEFAULT_CONTAINER_ANNOTATION] === undefined;
+
+  const status: InjectionStatus = {
+    version: 1,
+    mode,
+    sidecar: sidecarName,
+    image,
+    volume: { name: volumeName, created: existingVolume === undefined },
+    mounted: plan.mounted,
+    skipped: plan.skipped,
+    mountPath: appMountPath,
+    shareProcessNamespace: setsSharing,
+    defaultContainer: setsDefaultContainer,
+    podSecurityLevel: level,
+    reduced,
+  };
+
+  const newAnnotations: Record<string, string> = {};
+  if (setsDefaultContainer) newAnnotations[DEFAULT_CONTAINER_ANNOTATION] = pod.spec.containers[0]!.name;
+  newAnnotations[STATUS_ANNOTATION] = serialiseStatus(status);
+  builder.setAnnotations(pod, newAnnotations);
+  if (!existingVolume) builder.appendTo(pod.spec.volumes, '/spec/volumes', { name: volumeName, ...structuredClone(config.volume.source) });
+  addMounts(builder, pod, plan.mounted, volumeName, appMountPath);
+  if (mode === 'native') builder.prependTo(pod.spec.initContainers, '/spec/initContainers', sidecar);
+  else builder.appendTo(pod.spec.containers, '/spec/containers', sidecar);
+  if (setsSharing) builder.set('/spec/shareProcessNamespace', true);
+
+  return checked(pod, builder, status, { decision: { action: 'inject' }, patch: builder.operations, warnings, status });
+}
+
+function reductionWarning(level: PodSecurityLevel, reduced: readonly string[], namespace: string): string {
+  const parts = reduced.map((r) => (r === 'root' ? `runs as user 65534` : `no ${r}`));
+  const cause = level === 'privileged' ? 'pod runAsNonRoot' : `Pod Security "${level}" in ${namespace}`;
+  return `sidecar reduced by ${cause}: ${parts.join(', ')}`;
 }

@@ -2,7 +2,7 @@
  * Types shared by the injection engine and its adapters. The pod is the raw JSON the API server sent,
  * typed with `kubernetes-types`; nothing here is a client-library model.
  */
-import type { Container, Pod, PodSpec, ResourceRequirements, Volume } from 'kubernetes-types/core/v1';
+import type { Container, Pod, PodSpec, ResourceRequirements, Volume } from 'kubernetes-types/core/v1.js';
 
 /** `kubernetes-types` 1.30 predates pod-level resources (Kubernetes 1.32). */
 export interface PodSpecWithResources extends PodSpec {

@@ -1,0 +1,8 @@
+/** RFC 6901: `~` and `/` inside a key must be escaped, in that order. */
+export function escapePointerSegment(segment: string): string {
+  return segment.replace(/~/g, '~0').replace(/\//g, '~1');
+}
+
+export function pointer(...segments: (string | number)[]): string {
+  return segments.map((s) => `/${escapePointerSegment(String(s))}`).join('');
+}

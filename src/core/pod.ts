@@ -1,0 +1,68 @@
+/** Narrowing and read-only accessors over the raw pod JSON. */
+import type { Container, PodObject, PodSpecWithResources } from './types.js';
+
+export interface InjectablePod extends PodObject {
+  spec: PodSpecWithResources & { containers: Container[] };
+}
+
+function isRecord(value: unknown): value is Record<string, unknown> {
+  return typeof value === 'object' && value !== null && !Array.isArray(value);
+}
+
+function isContainerList(value: unknown): value is Container[] {
+  return Array.isArray(value) && value.every((c) => isRecord(c) && typeof c.name === 'string');
+}
+
+/**
+ * A pod the engine can work on: an object with `spec.containers` (named), and well-typed optional arrays and maps
+ * where the patch will touch them. Anything else is not a pod the API server would send, and gets no patch.
+ */
+export function isInjectablePod(value: unknown): value is InjectablePod {
+  if (!isRecord(value) || !isRecord(value.spec)) return false;
+  const spec = value.spec;
+  if (!isContainerList(spec.containers) || spec.containers.length === 0) return false;
+  if (spec.initContainers !== undefined && !isContainerList(spec.initContainers)) return false;
+  if (spec.volumes !== undefined && !(Array.isArray(spec.volumes) && spec.volumes.every(isRecord))) return false;
+  for (const container of [...spec.containers, ...(spec.initContainers ?? [])]) {
+    const mounts: unknown = container.volumeMounts;
+    if (mounts !== undefined && !(Array.isArray(mounts) && mounts.every(isRecord))) return false;
+  }
+  const metadata = value.metadata;
+  if (metadata !== undefined) {
+    if (!isRecord(metadata)) return false;
+    if (metadata.annotations !== undefined && !isStringMap(metadata.annotations)) return false;
+    if (metadata.labels !== undefined && !isStringMap(metadata.labels)) return false;
+  }
+  return true;
+}
+
+function isStringMap(value: unknown): value is Record<string, string> {
+  return isRecord(value) && Object.values(value).every((v) => typeof v === 'string');
+}
+
+export function annotationsOf(pod: PodObject): Record<string, string> {
+  return pod.metadata?.annotations ?? {};
+}
+
+export function labelsOf(pod: PodObject): Record<string, string> {
+  return pod.metadata?.labels ?? {};
+}
+
+/** `/pod-data/` and `/pod-data` are the same mount point. */
+export function normaliseMountPath(path: string): string {
+  return path.length > 1 ? path.replace(/\/+$/, '') : path;
+}
+
+export function mountAtPath(container: Container, mountPath: string): { name: string; mountPath: string } | undefined {
+  const wanted = normaliseMountPath(mountPath);
+  return container.volumeMounts?.find((m) => normaliseMountPath(m.mountPath) === wanted);
+}
+
+export function mountsVolume(container: Container, volumeName: string): boolean {
+  return container.volumeMounts?.some((m) => m.name === volumeName) ?? false;
+}
+
+/** Human name for log lines and warnings: pods from controllers have only `generateName`. */
+export function podDisplayName(pod: PodObject): string {
+  return pod.metadata?.name ?? (pod.metadata?.generateName ? `${pod.metadata.generateName}*` : '<unnamed>');
+}
