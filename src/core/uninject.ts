@@ -1,0 +1,56 @@
+/**
+ * Removes exactly what the status annotation records, and nothing else: a volume or `shareProcessNamespace` that
+ * was there before injection stays. Arrays and maps the injection created and left empty are removed again.
+ */
+import { DEFAULT_CONTAINER_ANNOTATION, STATUS_ANNOTATION } from './labels.js';
+import { isInjectablePod, normaliseMountPath } from './pod.js';
+import { isStatusError, parseStatus } from './status.js';
+import type { Container, PodObject } from './types.js';
+
+export type UninjectResult =
+  | { outcome: 'removed'; pod: PodObject }
+  | { outcome: 'not-injected'; pod: PodObject }
+  | { outcome: 'error'; reason: string };
+
+function withoutOurMount(container: Container, volumeName: string, mountPath: string): Container {
+  const mounts = (container.volumeMounts ?? []).filter(
+    (m) => !(m.name === volumeName && normaliseMountPath(m.mountPath) === normaliseMountPath(mountPath)),
+  );
+  const { volumeMounts: _dropped, ...rest } = container;
+  return mounts.length > 0 ? { ...rest, volumeMounts: mounts } : rest;
+}
+
+export function uninjectPod(input: unknown): UninjectResult {
+  if (!isInjectablePod(input)) return { outcome: 'error', reason: 'object is not a pod with named containers' };
+  const pod = structuredClone(input);
+  const statusText = pod.metadata?.annotations?.[STATUS_ANNOTATION];
+  if (statusText === undefined) return { outcome: 'not-injected', pod };
+  const status = parseStatus(statusText);
+  if (isStatusError(status)) return { outcome: 'error', reason: status.error };
+
+  const spec = pod.spec;
+  const mounted = new Set(status.mounted);
+  if (status.mode === 'native') {
+    const remaining = (spec.initContainers ?? []).filter((c) => c.name !== status.sidecar);
+    if (remaining.length > 0) spec.initContainers = remaining;
+    else delete spec.initContainers;
+  }
+  spec.containers = spec.containers
+    .filter((c) => status.mode === 'native' || c.name !== status.sidecar)
+    .map((c) => (mounted.has(c.name) ? withoutOurMount(c, status.volume.name, status.mountPath) : c));
+  if (status.volume.created) {
+    const volumes = (spec.volumes ?? []).filter((v) => v.name !== status.volume.name);
+    if (volumes.length > 0) spec.volumes = volumes;
+    else delete spec.volumes;
+  }
+  if (status.shareProcessNamespace) delete spec.shareProcessNamespace;
+
+  const annotations = { ...(pod.metadata?.annotations ?? {}) };
+  delete annotations[STATUS_ANNOTATION];
+  if (status.defaultContainer) delete annotations[DEFAULT_CONTAINER_ANNOTATION];
+  const metadata = pod.metadata ?? {};
+  if (Object.keys(annotations).length > 0) metadata.annotations = annotations;
+  else delete metadata.annotations;
+  pod.metadata = metadata;
+  return { outcome: 'removed', pod };
+}
