@@ -1,0 +1,86 @@
+/**
+ * The Node server under fastify, created by us (fastify's `serverFactory`) because some options only exist at
+ * creation time: `connectionsCheckingInterval` (how often Node enforces headersTimeout/requestTimeout: 30 s by
+ * default, so a slow client would hold a socket far longer than the timeouts say), and the TLS settings.
+ * Note: with a serverFactory, fastify applies none of its own timeout options: every one is set here.
+ */
+import { createServer as createHttpServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { createServer as createHttpsServer } from 'node:https';
+import type { SecureVersion } from 'node:tls';
+
+export interface ListenerOptions {
+  /** PEM serving certificate and key. Absent: plain HTTP (local use and `inject()` tests only). */
+  tls?: { cert: string | Buffer; key: string | Buffer };
+  /**
+   * Idle keep-alive sockets stay open this long. Above the API server's 90 s idle close, so it is always the
+   * client that closes an idle connection (a server-side close can race a request being sent). Default 125 s.
+   */
+  keepAliveTimeoutMs?: number;
+  /** Complete request headers must arrive within this from the first byte. Default 5 s. */
+  headersTimeoutMs?: number;
+  /** The whole request (headers and body) must arrive within this. Default 10 s. */
+  requestTimeoutMs?: number;
+  /** How often Node checks the two timeouts above. Default 1 s (Node's own default is 30 s). */
+  connectionsCheckingIntervalMs?: number;
+  /** A TLS handshake must complete within this. Default 10 s (Node's default is 120 s). */
+  handshakeTimeoutMs?: number;
+}
+
+type ListenerTimeouts = Record<keyof typeof LISTENER_DEFAULTS, number>;
+
+export const LISTENER_DEFAULTS = {
+  keepAliveTimeoutMs: 125_000,
+  headersTimeoutMs: 5_000,
+  requestTimeoutMs: 10_000,
+  connectionsCheckingIntervalMs: 1_000,
+  handshakeTimeoutMs: 10_000,
+} as const;
+
+export const MIN_TLS_VERSION: SecureVersion = 'TLSv1.2';
+
+export type RequestHandler = (req: IncomingMessage, res: ServerResponse) => void;
+
+/** Returns a `serverFactory` for fastify: an HTTPS (or HTTP) server with our timeouts, not listening. */
+export function serverFactory(options: ListenerOptions = {}): (handler: RequestHandler) => Server {
+  const settings: ListenerTimeouts = { ...LISTENER_DEFAULTS, ...definedOnly(options) };
+  if (settings.headersTimeoutMs > settings.requestTimeoutMs) {
+    throw new RangeError('headersTimeoutMs must not exceed requestTimeoutMs');
+  }
+  return (handler) => {
+    const httpOptions = {
+      connectionsCheckingInterval: settings.connectionsCheckingIntervalMs,
+      headersTimeout: settings.headersTimeoutMs,
+      requestTimeout: settings.requestTimeoutMs,
+      keepAliveTimeout: settings.keepAliveTimeoutMs,
+    };
+    const server: Server =
+      options.tls === undefined
+        ? createHttpServer(httpOptions, handler)
+        : createHttpsServer(
+            {
+              ...httpOptions,
+              cert: options.tls.cert,
+              key: options.tls.key,
+              minVersion: MIN_TLS_VERSION,
+              // The API server speaks HTTP/1.1 only; say so in ALPN rather than leave it to chance.
+              ALPNProtocols: ['http/1.1'],
+              handshakeTimeout: settings.handshakeTimeoutMs,
+            },
+            handler,
+          );
+    // Also set as properties: some Node versions read only these (keepAliveTimeout is not a 20.x option).
+    server.keepAliveTimeout = settings.keepAliveTimeoutMs;
+    server.headersTimeout = settings.headersTimeoutMs;
+    server.requestTimeout = settings.requestTimeoutMs;
+    return server;
+  };
+}
+
+function definedOnly(options: ListenerOptions): Partial<ListenerTimeouts> {
+  const out: Partial<ListenerTimeouts> = {};
+  for (const key of Object.keys(LISTENER_DEFAULTS) as (keyof typeof LISTENER_DEFAULTS)[]) {
+    const value = options[key];
+    if (value !== undefined) out[key] = value;
+  }
+  return out;
+}

@@ -1,0 +1,216 @@
+/**
+ * Shared by the HTTP tests: a real app listening over real TLS on 127.0.0.1:0, a keep-alive HTTPS client that
+ * trusts our dev CA, and the kube-apiserver captures.
+ */
+import { readdirSync, readFileSync } from 'node:fs';
+import { Agent, request as httpsRequest } from 'node:https';
+import type { IncomingHttpHeaders } from 'node:http';
+import type { AddressInfo, Socket } from 'node:net';
+import { dirname, join, resolve } from 'node:path';
+import { PassThrough } from 'node:stream';
+import { fileURLToPath } from 'node:url';
+import type { ClusterFacts } from '../../src/admission/respond.js';
+import { defaultConfig } from '../../src/core/defaults.js';
+import type { InjectorConfig } from '../../src/core/types.js';
+import { buildApp, type App, type AppDeps } from '../../src/http/app.js';
+import { createMetrics, type AdmissionMetrics } from '../../src/http/metrics.js';
+import type { ListenerOptions } from '../../src/http/server-factory.js';
+import { generateDevCertificates, type CertificateBundle } from '../../src/tls/certificates.js';
+
+export const repoRoot = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
+export const fixturesDir = resolve(repoRoot, '..', 'shared', 'fixtures', 'kube-apiserver');
+
+/** The headers a real kube-apiserver sends (fixtures README). */
+export const APISERVER_HEADERS = {
+  'user-agent': 'kube-apiserver-admission',
+  'content-type': 'application/json',
+  accept: 'application/json, */*',
+  'accept-encoding': 'gzip',
+} as const;
+
+export interface Fixture {
+  file: string;
+  text: string;
+  review: AdmissionReviewJson;
+}
+
+/** Just enough of the request side to read a capture in tests. */
+export interface AdmissionReviewJson {
+  apiVersion: string;
+  kind: string;
+  request: { uid: string; dryRun?: boolean; object: Record<string, unknown>; [key: string]: unknown };
+}
+
+export function loadFixtures(): Fixture[] {
+  return readdirSync(fixturesDir)
+    .filter((file) => file.endsWith('.json'))
+    .sort()
+    .map((file) => {
+      const text = readFileSync(join(fixturesDir, file), 'utf8');
+      return { file, text, review: JSON.parse(text) as AdmissionReviewJson };
+    });
+}
+
+export function loadFixture(file: string): Fixture {
+  const fixture = loadFixtures().find((f) => f.file === file);
+  if (fixture === undefined) throw new Error(`no fixture ${file}`);
+  return fixture;
+}
+
+let certificates: CertificateBundle | undefined;
+/** One dev CA + serving certificate per test file (key generation is the slow part). */
+export function testCertificates(): CertificateBundle {
+  certificates ??= generateDevCertificates({ service: 'sidecar-injector', namespace: 'sidecar-injector' });
+  return certificates;
+}
+
+/** Collects log lines written by the app, parsed. */
+export class LogSink {
+  readonly stream = new PassThrough();
+  readonly lines: Record<string, unknown>[] = [];
+  readonly raw: string[] = [];
+  private rest = '';
+  constructor() {
+    this.stream.on('data', (chunk: Buffer) => {
+      const text = this.rest + chunk.toString('utf8');
+      const parts = text.split('\n');
+      this.rest = parts.pop() ?? '';
+      for (const line of parts) {
+        if (line === '') continue;
+        this.raw.push(line);
+        this.lines.push(JSON.parse(line) as Record<string, unknown>);
+      }
+    });
+  }
+}
+
+export interface TestServerOptions {
+  config?: InjectorConfig;
+  clusterFacts?: AppDeps['admission']['clusterFacts'];
+  engine?: AppDeps['admission']['engine'];
+  bodyLimit?: number;
+  listener?: Omit<ListenerOptions, 'tls'>;
+  ready?: () => boolean;
+  draining?: () => boolean;
+}
+
+export interface TestServer {
+  app: App;
+  port: number;
+  metrics: AdmissionMetrics;
+  logs: LogSink;
+  agent: Agent;
+  ca: string;
+  /** A request over the shared keep-alive agent. */
+  send(options: SendOptions): Promise<Reply>;
+  /** The config the next admission reads (the app reads it per request, as after a reload). */
+  setConfig(config: InjectorConfig): void;
+  close(): Promise<void>;
+}
+
+export async function startTestServer(options: TestServerOptions = {}): Promise<TestServer> {
+  const certs = testCertificates();
+  const metrics = createMetrics({ processMetrics: false });
+  const logs = new LogSink();
+  let config = options.config ?? defaultConfig();
+  const app = buildApp({
+    admission: {
+      config: () => config,
+      injectorNamespace: 'sidecar-injector',
+      clusterFacts: options.clusterFacts ?? ((): ClusterFacts => ({})),
+      ...(options.engine === undefined ? {} : { engine: options.engine }),
+    },
+    metrics,
+    ready: options.ready ?? (() => true),
+    ...(options.draining === undefined ? {} : { draining: options.draining }),
+    ...(options.bodyLimit === undefined ? {} : { bodyLimit: options.bodyLimit }),
+    listener: { ...options.listener, tls: { cert: certs.serving.cert, key: certs.serving.key } },
+    logger: { level: 'info', stream: logs.stream },
+  });
+  await app.listen({ host: '127.0.0.1', port: 0 });
+  const port = (app.server.address() as AddressInfo).port;
+  const agent = new Agent({ keepAlive: true, ca: certs.ca.cert, maxSockets: 8 });
+  return {
+    app,
+    port,
+    metrics,
+    logs,
+    agent,
+    ca: certs.ca.cert,
+    send: (sendOptions) => send({ agent, port, ...sendOptions }),
+    setConfig: (next) => {
+      config = next;
+    },
+    close: async () => {
+      agent.destroy();
+      await app.close();
+    },
+  };
+}
+
+export interface SendOptions {
+  method?: string;
+  path?: string;
+  headers?: Record<string, string | number>;
+  body?: string | Buffer;
+  agent?: Agent;
+  port?: number;
+  ca?: string;
+}
+
+export interface Reply {
+  status: number;
+  headers: IncomingHttpHeaders;
+  body: string;
+  socket: Socket;
+}
+
+/** One HTTPS request; resolves with the whole response. */
+export function send(options: SendOptions & { port: number }): Promise<Reply> {
+  return new Promise((resolvePromise, reject) => {
+    const req = httpsRequest(
+      {
+        host: '127.0.0.1',
+        port: options.port,
+        method: options.method ?? 'POST',
+        path: options.path ?? '/mutate?timeout=10s',
+        headers: options.headers ?? { ...APISERVER_HEADERS },
+        ...(options.agent === undefined ? { ca: options.ca ?? testCertificates().ca.cert } : { agent: options.agent }),
+        servername: 'localhost',
+      },
+      (res) => {
+        const chunks: Buffer[] = [];
+        res.on('data', (chunk: Buffer) => chunks.push(chunk));
+        res.on('end', () =>
+          resolvePromise({
+            status: res.statusCode ?? 0,
+            headers: res.headers,
+            body: Buffer.concat(chunks).toString('utf8'),
+            socket: res.socket,
+          }),
+        );
+        res.on('error', reject);
+      },
+    );
+    req.on('error', reject);
+    req.end(options.body);
+  });
+}
+
+export interface AdmissionAnswer {
+  apiVersion: string;
+  kind: string;
+  response: {
+    uid: string;
+    allowed: boolean;
+    patchType?: string;
+    patch?: string;
+    warnings?: string[];
+    status?: { code?: number; message?: string };
+  };
+}
+
+export function decodePatch(answer: AdmissionAnswer): unknown[] {
+  if (answer.response.patch === undefined) return [];
+  return JSON.parse(Buffer.from(answer.response.patch, 'base64').toString('utf8')) as unknown[];
+}
