@@ -51,6 +51,8 @@ export function uninjectPod(input: unknown): UninjectResult {
   const metadata = pod.metadata ?? {};
   if (Object.keys(annotations).length > 0) metadata.annotations = annotations;
   else delete metadata.annotations;
-  pod.metadata = metadata;
+  // Injection creates `metadata` on a bare pod template; take it away again when nothing else is in it.
+  if (Object.keys(metadata).length > 0) pod.metadata = metadata;
+  else delete pod.metadata;
   return { outcome: 'removed', pod };
 }

@@ -63,7 +63,9 @@ function transformYaml(text: string, source: string, perPod: PodFunction): Trans
     if (problem) return { ok: false, error: `${source}: document ${index + 1}: ${problem.message.split('\n')[0]}` };
     const object: unknown = doc.toJS({ maxAliasCount: 100 });
     const changed = visit(object, index + 1, perPod, reports);
-    // Untouched documents keep their comments and layout; changed ones are re-serialised.
+    // Untouched documents keep their comments and layout; changed ones are re-serialised. The separators are
+    // written once, below, so a document's own `---` marker is dropped here.
+    doc.directives.docStart = null;
     parts.push(changed ? stringify(object, { lineWidth: 0 }) : doc.toString({ lineWidth: 0 }));
   }
   return { ok: true, output: parts.map((p) => (p.endsWith('\n') ? p : `${p}\n`)).join('---\n'), reports };

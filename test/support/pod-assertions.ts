@@ -64,7 +64,7 @@ export function sidecarOf(pod: PodObject, sidecarName = 'sidecar'): Container {
 }
 
 /**
- * Drops empty arrays and an empty annotations map, so "absent" and "empty" compare equal: uninject cannot know
+ * Drops empty arrays and empty annotations and metadata maps, so "absent" and "empty" compare equal: uninject cannot know
  * which of the two the pod had before injection created the array or map.
  */
 export function normalise(value: unknown): unknown {
@@ -74,7 +74,7 @@ export function normalise(value: unknown): unknown {
   for (const key of Object.keys(value).sort()) {
     const v = normalise((value as Record<string, unknown>)[key]);
     if (Array.isArray(v) && v.length === 0) continue;
-    if (key === 'annotations' && v !== null && typeof v === 'object' && Object.keys(v).length === 0) continue;
+    if ((key === 'annotations' || key === 'metadata') && v !== null && typeof v === 'object' && Object.keys(v).length === 0) continue;
     out[key] = v;
   }
   return out;
