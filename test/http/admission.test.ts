@@ -150,7 +150,7 @@ describe('admission over TLS, default configuration', () => {
 
   it('never answers for a namespace that is always excluded', async () => {
     const review = structuredClone(loadFixture('create-pod.json').review);
-    (review.request as { namespace: string }).namespace = 'kube-system';
+    review.request.namespace = 'kube-system';
     const answer = answerOf(await server.send({ body: JSON.stringify(review) }));
     expect(answer.response.allowed).toBe(true);
     expect(answer.response.patch).toBeUndefined();
