@@ -74,6 +74,8 @@ export function normalise(value: unknown): unknown {
   for (const key of Object.keys(value).sort()) {
     const v = normalise((value as Record<string, unknown>)[key]);
     if (Array.isArray(v) && v.length === 0) continue;
+    // `shareProcessNamespace: false` is the API default; the status records only that we turned it on.
+    if (key === 'shareProcessNamespace' && v === false) continue;
     if ((key === 'annotations' || key === 'metadata') && v !== null && typeof v === 'object' && Object.keys(v).length === 0) continue;
     out[key] = v;
   }
