@@ -62,6 +62,7 @@ describe('engine over pod fixtures', () => {
     }
 
     if (expected.mode) expect(status.mode).toBe(expected.mode);
+    if (status.mode === 'classic') expect(patched.spec?.containers.at(-1)?.name, 'classic sidecar appended last').toBe('sidecar');
     expect(status.skipped.map((s) => s.container)).toEqual(expected.skippedContainers ?? []);
     if (expected.volumeCreated !== undefined) expect(status.volume.created).toBe(expected.volumeCreated);
     if (expected.shareProcessNamespace !== undefined) {
@@ -82,7 +83,7 @@ describe('engine over pod fixtures', () => {
 });
 
 describe('sidecar per Pod Security level', () => {
-  const pod = (): PodObject => loadPodFixture(podFixtureFiles()[0]!);
+  const pod = (): PodObject => loadPodFixture('nginx-single.yaml');
   const levels = [
     { level: 'privileged', securityContext: { capabilities: { add: ['SYS_PTRACE'] } }, reduced: [] },
     { level: 'baseline', securityContext: undefined, reduced: ['SYS_PTRACE'] },
