@@ -163,7 +163,7 @@ export function buildApp(deps: AppDeps): App {
   app.setErrorHandler((err: FastifyError, request: FastifyRequest, reply: FastifyReply) => {
     const { status, reason } = errorAnswer(err, request, bodyLimit);
     if (status >= 500) request.log.error({ err }, 'unhandled error');
-    else request.log.info({ status, reason, path: pathOf(request.url) }, 'bad request');
+    else request.log.info({ status, reason, code: err.code, path: pathOf(request.url) }, 'bad request');
     if (status < 500) metrics.rejected.inc({ code: String(status) });
     void reply.code(status).type('application/json').send({ error: reason });
   });

@@ -238,6 +238,5 @@ describe('bad input', () => {
     expect(body.ms).toBeLessThan(14_000);
     expect(body.data).toMatch(/^HTTP\/1\.1 408 /);
     await expectStillServing();
-    console.log(server.logs.raw.slice(-8).join('\n'));
   }, 25_000);
 });

@@ -92,6 +92,7 @@ export interface TestServerOptions {
   listener?: Omit<ListenerOptions, 'tls'>;
   ready?: () => boolean;
   draining?: () => boolean;
+  processMetrics?: boolean;
 }
 
 export interface TestServer {
@@ -110,7 +111,7 @@ export interface TestServer {
 
 export async function startTestServer(options: TestServerOptions = {}): Promise<TestServer> {
   const certs = testCertificates();
-  const metrics = createMetrics({ processMetrics: false });
+  const metrics = createMetrics({ processMetrics: options.processMetrics ?? false });
   const logs = new LogSink();
   let config = options.config ?? defaultConfig();
   const app = buildApp({
@@ -179,6 +180,8 @@ export function send(options: SendOptions & { port: number }): Promise<Reply> {
         servername: 'localhost',
       },
       (res) => {
+        // Captured now: once the response ends, a keep-alive agent takes the socket back and res.socket is null.
+        const socket = res.socket;
         const chunks: Buffer[] = [];
         res.on('data', (chunk: Buffer) => chunks.push(chunk));
         res.on('end', () =>
@@ -186,7 +189,7 @@ export function send(options: SendOptions & { port: number }): Promise<Reply> {
             status: res.statusCode ?? 0,
             headers: res.headers,
             body: Buffer.concat(chunks).toString('utf8'),
-            socket: res.socket,
+            socket,
           }),
         );
         res.on('error', reject);
