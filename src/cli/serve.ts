@@ -1,0 +1,246 @@
+/**
+ * `sidecar-injector serve`: flags, certificate and config files, signals. The composition root of the webhook.
+ * Start-up problems (unreadable certificates, a bad config, a port in use) exit 1 with one line on stderr.
+ */
+import { X509Certificate, createPrivateKey } from 'node:crypto';
+import { readFile } from 'node:fs/promises';
+import { parseArgs } from 'node:util';
+import { defaultConfig } from '../core/defaults.js';
+import { DEFAULT_INJECTOR_NAMESPACE } from '../core/labels.js';
+import type { InjectorConfig } from '../core/types.js';
+import type { RunningServer } from '../server.js';
+
+export interface ServeIo {
+  stdout: NodeJS.WritableStream;
+  stderr: NodeJS.WritableStream;
+  /** The process environment, handed in by main.ts: POD_NAMESPACE is read here and nowhere else. */
+  env: Readonly<Record<string, string | undefined>>;
+}
+
+const EXIT_OK = 0;
+const EXIT_FAILURE = 1;
+const EXIT_USAGE = 2;
+
+const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
+
+export const SERVE_USAGE = `Usage: sidecar-injector serve [options]
+
+Serves the mutating admission webhook over HTTPS (POST /mutate, GET /healthz, GET /readyz) and Prometheus
+metrics over plain HTTP (GET /metrics). On SIGTERM/SIGINT: /readyz turns 503, requests keep being answered
+(with Connection: close) for --drain-seconds, then the listeners close and the process exits 0.
+
+Options:
+  --host HOST            address to bind (default 0.0.0.0); the metrics listener binds it too
+  --port PORT            HTTPS port (default 8443; 0 = a random free port)
+  --metrics-port PORT    plain-HTTP metrics port (default 9090; 0 = a random free port)
+  --tls-cert FILE        PEM serving certificate (default certs/tls.crt)
+  --tls-key FILE         PEM private key (default certs/tls.key)
+  --config FILE          YAML configuration, reloaded when it changes (default: built-in defaults)
+  --drain-seconds N      how long to keep answering after SIGTERM (default 5)
+  --log-level LEVEL      ${LOG_LEVELS.join(', ')} (default info)
+  -h, --help             show this help
+
+Environment:
+  POD_NAMESPACE          the injector's own namespace, never injected (default ${DEFAULT_INJECTOR_NAMESPACE})
+`;
+
+const OPTIONS = {
+  host: { type: 'string', default: '0.0.0.0' },
+  port: { type: 'string', default: '8443' },
+  'metrics-port': { type: 'string', default: '9090' },
+  'tls-cert': { type: 'string', default: 'certs/tls.crt' },
+  'tls-key': { type: 'string', default: 'certs/tls.key' },
+  config: { type: 'string' },
+  'drain-seconds': { type: 'string', default: '5' },
+  'log-level': { type: 'string', default: 'info' },
+  help: { type: 'boolean', short: 'h', default: false },
+} as const;
+
+export interface ServeFlags {
+  host: string;
+  port: number;
+  metricsPort: number;
+  tlsCert: string;
+  tlsKey: string;
+  config?: string;
+  drainSeconds: number;
+  logLevel: string;
+  help: boolean;
+}
+
+class UsageError extends Error {}
+
+function portFlag(name: string, value: string): number {
+  const port = Number(value);
+  if (!/^\d+$/.test(value) || port > 65535) throw new UsageError(`--${name} must be a port number (0-65535), got "${value}"`);
+  return port;
+}
+
+export function parseServeFlags(argv: string[]): ServeFlags {
+  let values;
+  try {
+    ({ values } = parseArgs({ args: argv, options: OPTIONS, strict: true, allowPositionals: false }));
+  } catch (err) {
+    // parseArgs appends a hint about `--` that only confuses: its first sentence is the useful part.
+    const message = err instanceof Error ? err.message : String(err);
+    throw new UsageError((message.split('\n')[0] ?? message).split('. ')[0] ?? message);
+  }
+  const drainSeconds = Number(values['drain-seconds']);
+  if (values['drain-seconds'].trim() === '' || !Number.isFinite(drainSeconds) || drainSeconds < 0) {
+    throw new UsageError(`--drain-seconds must be a number ≥ 0, got "${values['drain-seconds']}"`);
+  }
+  const logLevel = values['log-level'];
+  if (!(LOG_LEVELS as readonly string[]).includes(logLevel)) {
+    throw new UsageError(`--log-level must be one of ${LOG_LEVELS.join(', ')}, got "${logLevel}"`);
+  }
+  if (values.host === '') throw new UsageError('--host must not be empty');
+  return {
+    host: values.host,
+    port: portFlag('port', values.port),
+    metricsPort: portFlag('metrics-port', values['metrics-port']),
+    tlsCert: values['tls-cert'],
+    tlsKey: values['tls-key'],
+    ...(values.config === undefined ? {} : { config: values.config }),
+    drainSeconds,
+    logLevel,
+    help: values.help,
+  };
+}
+
+function oneLine(err: unknown): string {
+  const message = err instanceof Error ? err.message : String(err);
+  return message.replace(/\s*\n\s*/g, ' ').trim();
+}
+
+async function readPem(flag: string, path: string): Promise<string> {
+  try {
+    return await readFile(path, 'utf8');
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    throw new Error(`cannot read ${flag} ${path}: ${code ?? oneLine(err)}`);
+  }
+}
+
+/** Why the PEM pair cannot serve, checked up front so the message names the file rather than an OpenSSL code. */
+export function tlsPairProblem(cert: string, key: string, flags: { tlsCert: string; tlsKey: string }): string | undefined {
+  let certificate: X509Certificate;
+  try {
+    certificate = new X509Certificate(cert);
+  } catch (err) {
+    return `--tls-cert ${flags.tlsCert} is not a PEM certificate (${oneLine(err)})`;
+  }
+  let privateKey;
+  try {
+    privateKey = createPrivateKey(key);
+  } catch (err) {
+    return `--tls-key ${flags.tlsKey} is not a PEM private key (${oneLine(err)})`;
+  }
+  if (!certificate.checkPrivateKey(privateKey)) {
+    return `--tls-key ${flags.tlsKey} does not belong to the certificate in --tls-cert ${flags.tlsCert}`;
+  }
+  return undefined;
+}
+
+/** Runs the webhook until SIGTERM/SIGINT; resolves with the exit code once everything is closed. */
+export async function runServe(argv: string[], io: ServeIo): Promise<number> {
+  let flags: ServeFlags;
+  try {
+    flags = parseServeFlags(argv);
+  } catch (err) {
+    io.stderr.write(`sidecar-injector serve: ${oneLine(err)}\n\n${SERVE_USAGE}`);
+    return EXIT_USAGE;
+  }
+  if (flags.help) {
+    io.stdout.write(SERVE_USAGE);
+    return EXIT_OK;
+  }
+  const fail = (message: string): number => {
+    io.stderr.write(`sidecar-injector serve: ${message}\n`);
+    return EXIT_FAILURE;
+  };
+
+  const podNamespace = io.env.POD_NAMESPACE?.trim();
+  const injectorNamespace = podNamespace === undefined || podNamespace === '' ? DEFAULT_INJECTOR_NAMESPACE : podNamespace;
+
+  let cert: string;
+  let key: string;
+  try {
+    cert = await readPem('--tls-cert', flags.tlsCert);
+    key = await readPem('--tls-key', flags.tlsKey);
+  } catch (err) {
+    return fail(oneLine(err));
+  }
+  const problem = tlsPairProblem(cert, key, flags);
+  if (problem !== undefined) return fail(problem);
+
+  // Loaded only when asked for: the config module and its YAML parser stay out of a default start.
+  let initialConfig: InjectorConfig = defaultConfig();
+  if (flags.config !== undefined) {
+    const { loadConfigFile } = await import('../config/watch.js');
+    const loaded = await loadConfigFile(flags.config);
+    if (!loaded.ok) return fail(`invalid --config ${flags.config}: ${oneLine(loaded.error)}`);
+    initialConfig = loaded.config;
+  }
+  // Replaced by the watcher's view once it runs; read per request.
+  let currentConfig = (): InjectorConfig => initialConfig;
+
+  const { startServer } = await import('../server.js');
+  let running: RunningServer;
+  try {
+    running = await startServer({
+      host: flags.host,
+      port: flags.port,
+      metricsPort: flags.metricsPort,
+      tls: { cert, key },
+      drainSeconds: flags.drainSeconds,
+      logLevel: flags.logLevel,
+      logStream: io.stdout,
+      injectorNamespace,
+      config: () => currentConfig(),
+    });
+  } catch (err) {
+    return fail(`cannot start: ${oneLine(err)}`);
+  }
+  const { log } = running;
+  log.info({ injectorNamespace, config: flags.config ?? 'built-in defaults' }, 'configuration');
+
+  let closeWatcher = (): void => {};
+  if (flags.config !== undefined) {
+    const { watchConfigFile } = await import('../config/watch.js');
+    const path = flags.config;
+    const watcher = watchConfigFile(path, initialConfig, {
+      onReload: () => log.info({ config: path }, 'configuration reloaded'),
+      onError: (error) => log.warn({ config: path, error }, 'configuration not reloaded: the previous one stays in force'),
+    });
+    currentConfig = watcher.current;
+    closeWatcher = () => watcher.close();
+  }
+
+  return new Promise<number>((resolve) => {
+    let signals = 0;
+    const onSignal = (signal: NodeJS.Signals): void => {
+      signals += 1;
+      if (signals > 1) {
+        // A second signal (an impatient Ctrl-C) skips the rest of the drain.
+        log.warn({ signal }, 'second signal: closing all connections now');
+        running.app.server.closeAllConnections();
+        running.metricsServer.closeAllConnections();
+        return;
+      }
+      running.shutdown(signal).then(
+        () => {
+          closeWatcher();
+          process.off('SIGTERM', onSignal);
+          process.off('SIGINT', onSignal);
+          resolve(EXIT_OK);
+        },
+        (err: unknown) => {
+          log.error({ err }, 'shutdown failed');
+          resolve(EXIT_FAILURE);
+        },
+      );
+    };
+    process.on('SIGTERM', onSignal);
+    process.on('SIGINT', onSignal);
+  });
+}

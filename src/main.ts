@@ -1,0 +1,84 @@
+#!/usr/bin/env node
+/**
+ * The `sidecar-injector` executable. Subcommands are imported lazily: `certs` never loads fastify, and `serve`
+ * loads only what serving needs. This file and the subcommand it starts are the only readers of process.env.
+ */
+import { readFileSync } from 'node:fs';
+
+const USAGE = `Usage: sidecar-injector <command> [options]
+
+Commands:
+  serve      run the mutating admission webhook (HTTPS) and its metrics listener
+  inject     inject the sidecar into manifests offline (Pods and workload pod templates)
+  uninject   remove what the injector added, offline
+  certs      write a development CA and serving certificate
+
+Options:
+  -h, --help     show this help (or: sidecar-injector <command> --help)
+  -v, --version  print the version
+`;
+
+const EXIT_USAGE = 2;
+
+function version(): string {
+  try {
+    const manifest = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version?: unknown };
+    return typeof manifest.version === 'string' ? manifest.version : 'unknown';
+  } catch {
+    return 'unknown';
+  }
+}
+
+async function main(argv: string[]): Promise<number> {
+  const [command, ...rest] = argv;
+  const out = { stdout: process.stdout, stderr: process.stderr };
+  switch (command) {
+    case 'serve': {
+      const { runServe } = await import('./cli/serve.js');
+      return runServe(rest, { ...out, env: { POD_NAMESPACE: process.env.POD_NAMESPACE } });
+    }
+    case 'inject': {
+      const { runInject } = await import('./cli/inject.js');
+      const { readAllStdin } = await import('./cli/io.js');
+      return runInject(rest, { ...out, readStdin: readAllStdin });
+    }
+    case 'uninject': {
+      const { runUninject } = await import('./cli/inject.js');
+      const { readAllStdin } = await import('./cli/io.js');
+      return runUninject(rest, { ...out, readStdin: readAllStdin });
+    }
+    case 'certs': {
+      const { runCerts } = await import('./cli/certs.js');
+      return runCerts(rest, out);
+    }
+    case '-h':
+    case '--help':
+    case 'help':
+      process.stdout.write(USAGE);
+      return 0;
+    case '-v':
+    case '--version':
+    case 'version':
+      process.stdout.write(`sidecar-injector ${version()}\n`);
+      return 0;
+    case undefined:
+      process.stderr.write(USAGE);
+      return EXIT_USAGE;
+    default:
+      process.stderr.write(`sidecar-injector: unknown command "${command}"\n\n${USAGE}`);
+      return EXIT_USAGE;
+  }
+}
+
+main(process.argv.slice(2)).then(
+  (code) => {
+    process.exitCode = code;
+  },
+  (err: unknown) => {
+    // A bug, not a user error: one line on stderr, the stack only when asked for.
+    const message = err instanceof Error ? err.message : String(err);
+    process.stderr.write(`sidecar-injector: unexpected error: ${message.split('\n')[0] ?? message}\n`);
+    if (process.env.SIDECAR_INJECTOR_DEBUG === '1' && err instanceof Error) process.stderr.write(`${err.stack ?? ''}\n`);
+    process.exitCode = 1;
+  },
+);

@@ -1,0 +1,23 @@
+/**
+ * Compiles src/ to dist/ once before the tests, so child-process tests can run `node dist/main.js ...` exactly as
+ * the image does. Type errors are reported but do not stop the suite (tsc still emits, and `npm run typecheck`
+ * is the gate for types); a build that produces no dist/main.js does.
+ */
+import { spawnSync } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const repoRoot = resolve(dirname(fileURLToPath(import.meta.url)), '..');
+
+export default function setup(): void {
+  const tsc = createRequire(import.meta.url).resolve('typescript/bin/tsc');
+  const result = spawnSync(process.execPath, [tsc, '-p', 'tsconfig.build.json'], { cwd: repoRoot, encoding: 'utf8' });
+  if (result.status !== 0) {
+    process.stderr.write(`global-setup: tsc -p tsconfig.build.json reported errors:\n${result.stdout}${result.stderr}\n`);
+  }
+  if (!existsSync(join(repoRoot, 'dist', 'main.js'))) {
+    throw new Error('global-setup: the build produced no dist/main.js');
+  }
+}
