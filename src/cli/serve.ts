@@ -185,7 +185,44 @@ export async function runServe(argv: string[], io: ServeIo): Promise<number> {
   let currentConfig = (): InjectorConfig => initialConfig;
 
   const { startServer } = await import('../server.js');
-  let running: RunningServer;
+
+  // Signals are caught from before the listener opens: a SIGTERM during start-up still means a clean stop.
+  let running: RunningServer | undefined;
+  let closeWatcher = (): void => {};
+  let signalled: NodeJS.Signals | undefined;
+  let signals = 0;
+  let settle: (code: number) => void = () => {};
+  const stopped = new Promise<number>((resolve) => {
+    settle = resolve;
+  });
+  const stop = (server: RunningServer, signal: NodeJS.Signals): void => {
+    server.shutdown(signal).then(
+      () => settle(EXIT_OK),
+      (err: unknown) => {
+        server.log.error({ err }, 'shutdown failed');
+        settle(EXIT_FAILURE);
+      },
+    );
+  };
+  const onSignal = (signal: NodeJS.Signals): void => {
+    signals += 1;
+    if (signals > 1) {
+      // A second signal (an impatient Ctrl-C) skips the rest of the drain.
+      running?.log.warn({ signal }, 'second signal: closing all connections now');
+      running?.app.server.closeAllConnections();
+      running?.metricsServer.closeAllConnections();
+      return;
+    }
+    signalled = signal;
+    if (running !== undefined) stop(running, signal);
+  };
+  process.on('SIGTERM', onSignal);
+  process.on('SIGINT', onSignal);
+  const removeSignalHandlers = (): void => {
+    process.off('SIGTERM', onSignal);
+    process.off('SIGINT', onSignal);
+  };
+
   try {
     running = await startServer({
       host: flags.host,
@@ -199,12 +236,12 @@ export async function runServe(argv: string[], io: ServeIo): Promise<number> {
       config: () => currentConfig(),
     });
   } catch (err) {
+    removeSignalHandlers();
     return fail(`cannot start: ${oneLine(err)}`);
   }
   const { log } = running;
   log.info({ injectorNamespace, config: flags.config ?? 'built-in defaults' }, 'configuration');
 
-  let closeWatcher = (): void => {};
   if (flags.config !== undefined) {
     const { watchConfigFile } = await import('../config/watch.js');
     const path = flags.config;
@@ -216,31 +253,9 @@ export async function runServe(argv: string[], io: ServeIo): Promise<number> {
     closeWatcher = () => watcher.close();
   }
 
-  return new Promise<number>((resolve) => {
-    let signals = 0;
-    const onSignal = (signal: NodeJS.Signals): void => {
-      signals += 1;
-      if (signals > 1) {
-        // A second signal (an impatient Ctrl-C) skips the rest of the drain.
-        log.warn({ signal }, 'second signal: closing all connections now');
-        running.app.server.closeAllConnections();
-        running.metricsServer.closeAllConnections();
-        return;
-      }
-      running.shutdown(signal).then(
-        () => {
-          closeWatcher();
-          process.off('SIGTERM', onSignal);
-          process.off('SIGINT', onSignal);
-          resolve(EXIT_OK);
-        },
-        (err: unknown) => {
-          log.error({ err }, 'shutdown failed');
-          resolve(EXIT_FAILURE);
-        },
-      );
-    };
-    process.on('SIGTERM', onSignal);
-    process.on('SIGINT', onSignal);
-  });
+  if (signalled !== undefined) stop(running, signalled);
+  const code = await stopped;
+  closeWatcher();
+  removeSignalHandlers();
+  return code;
 }

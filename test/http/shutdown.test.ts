@@ -1,0 +1,225 @@
+/**
+ * The built executable (`node dist/main.js serve`) as a child process: start-up, SIGTERM drain, exit codes.
+ * dist/ is built by test/global-setup.ts.
+ */
+import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { Agent, request as httpsRequest } from 'node:https';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { writeCertificateFiles } from '../../src/tls/certificate-files.js';
+import { APISERVER_HEADERS, loadFixture, repoRoot, send, testCertificates, type AdmissionAnswer, type Reply } from './helpers.js';
+
+const good = loadFixture('create-pod.json');
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+interface Served {
+  child: ChildProcessWithoutNullStreams;
+  lines: Record<string, unknown>[];
+  stderr: () => string;
+  exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
+  waitForLine(predicate: (line: Record<string, unknown>) => boolean, timeoutMs?: number): Promise<Record<string, unknown>>;
+}
+
+const children: ChildProcessWithoutNullStreams[] = [];
+
+function serve(args: string[]): Served {
+  const child = spawn(process.execPath, [join(repoRoot, 'dist', 'main.js'), 'serve', ...args], {
+    cwd: repoRoot,
+    env: { ...process.env, POD_NAMESPACE: 'sidecar-injector-test' },
+  });
+  children.push(child);
+  const lines: Record<string, unknown>[] = [];
+  const waiters: (() => void)[] = [];
+  let rest = '';
+  let stderr = '';
+  child.stdout.on('data', (chunk: Buffer) => {
+    const parts = (rest + chunk.toString('utf8')).split('\n');
+    rest = parts.pop() ?? '';
+    for (const part of parts) if (part !== '') lines.push(JSON.parse(part) as Record<string, unknown>);
+    for (const wake of waiters.splice(0)) wake();
+  });
+  child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString('utf8')));
+  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) =>
+    child.once('exit', (code, signal) => resolve({ code, signal })),
+  );
+  return {
+    child,
+    lines,
+    stderr: () => stderr,
+    exited,
+    async waitForLine(predicate, timeoutMs = 10_000) {
+      const deadline = Date.now() + timeoutMs;
+      for (;;) {
+        const found = lines.find(predicate);
+        if (found !== undefined) return found;
+        if (Date.now() > deadline || child.exitCode !== null) {
+          throw new Error(`no such log line; stdout: ${JSON.stringify(lines)} stderr: ${stderr}`);
+        }
+        await new Promise<void>((resolve) => {
+          waiters.push(resolve);
+          setTimeout(resolve, 100);
+        });
+      }
+    },
+  };
+}
+
+/** A request whose body is sent in two halves: the second only when `finish` is called. */
+function halfSent(port: number, ca: string): { finish: () => Promise<Reply> } {
+  const body = Buffer.from(good.text);
+  const half = Math.floor(body.length / 2);
+  let settle: ((reply: Reply) => void) | undefined;
+  let fail: ((err: Error) => void) | undefined;
+  const done = new Promise<Reply>((resolve, reject) => {
+    settle = resolve;
+    fail = reject;
+  });
+  const req = httpsRequest(
+    {
+      host: '127.0.0.1',
+      port,
+      method: 'POST',
+      path: '/mutate?timeout=10s',
+      ca,
+      servername: 'localhost',
+      agent: false,
+      headers: { ...APISERVER_HEADERS, 'content-length': String(body.length) },
+    },
+    (res) => {
+      const socket = res.socket;
+      let text = '';
+      res.on('data', (chunk: Buffer) => (text += chunk.toString('utf8')));
+      res.on('end', () => settle?.({ status: res.statusCode ?? 0, headers: res.headers, body: text, socket }));
+    },
+  );
+  req.on('error', (err) => fail?.(err));
+  req.write(body.subarray(0, half));
+  return {
+    finish: () => {
+      req.end(body.subarray(half));
+      return done;
+    },
+  };
+}
+
+function expectAnswered(reply: Reply): void {
+  expect(reply.status).toBe(200);
+  const answer = JSON.parse(reply.body) as AdmissionAnswer;
+  expect(answer.response.uid).toBe(good.review.request.uid);
+  expect(answer.response.allowed).toBe(true);
+  expect(answer.response.patchType).toBe('JSONPatch');
+}
+
+describe('serve as a process', () => {
+  let certDir: string;
+  beforeAll(async () => {
+    certDir = mkdtempSync(join(tmpdir(), 'sidecar-injector-serve-'));
+    await writeCertificateFiles(certDir, testCertificates());
+  });
+  afterEach(() => {
+    for (const child of children.splice(0)) if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+  });
+  afterAll(() => {
+    rmSync(certDir, { recursive: true, force: true });
+  });
+
+  const tlsFlags = () => ['--tls-cert', join(certDir, 'tls.crt'), '--tls-key', join(certDir, 'tls.key')];
+
+  it('on SIGTERM: /readyz 503 at once, every request answered with Connection: close during the drain, exit 0', async () => {
+    const served = serve(['--host', '127.0.0.1', '--port', '0', '--metrics-port', '0', '--drain-seconds', '1.5', ...tlsFlags()]);
+    const listening = await served.waitForLine((line) => line.msg === 'listening');
+    const port = listening.port as number;
+    expect(port).toBeGreaterThan(0);
+    expect(listening.metricsPort).toBeGreaterThan(0);
+    const { ca } = { ca: testCertificates().ca.cert };
+    const agent = new Agent({ keepAlive: true, ca, maxSockets: 4 });
+    try {
+      // Four keep-alive connections, idle when the signal comes.
+      const warm = await Promise.all([1, 2, 3, 4].map(() => send({ port, agent, body: good.text })));
+      for (const reply of warm) {
+        expectAnswered(reply);
+        expect(reply.headers.connection).toBe('keep-alive');
+      }
+      expect((await send({ port, agent, method: 'GET', path: '/readyz', headers: {} })).status).toBe(200);
+      const idleSockets = new Set(warm.map((reply) => reply.socket));
+      const idleClosed = [...idleSockets].map((socket) => new Promise<void>((resolve) => socket.once('close', () => resolve())));
+
+      // Two requests in flight across the signal: half their body now, the rest later.
+      const acrossSignal = [halfSent(port, ca), halfSent(port, ca)];
+      // And one that is still sending its body when the drain ends and the listener closes.
+      const acrossClose = halfSent(port, ca);
+      await sleep(100);
+
+      const signalledAt = performance.now();
+      served.child.kill('SIGTERM');
+      await served.waitForLine((line) => typeof line.msg === 'string' && line.msg.startsWith('shutting down'), 2_000);
+      const readyz = await send({ port, agent, method: 'GET', path: '/readyz', headers: {} });
+      expect(readyz.status).toBe(503);
+      expect(readyz.headers.connection).toBe('close');
+      expect(performance.now() - signalledAt).toBeLessThan(1_000);
+      expect((await send({ port, agent, method: 'GET', path: '/healthz', headers: {} })).status).toBe(200);
+
+      // During the drain: everything answered, each with Connection: close (new connections still accepted).
+      const during: Promise<Reply>[] = [];
+      for (let i = 0; i < 6; i++) {
+        during.push(send({ port, agent, body: good.text }));
+        await sleep(60);
+      }
+      during.push(...acrossSignal.map((request) => request.finish()));
+      for (const reply of await Promise.all(during)) {
+        expectAnswered(reply);
+        expect(reply.headers.connection).toBe('close');
+      }
+
+      // After the drain the listener closes; the request still sending its body is finished and answered.
+      await served.waitForLine((line) => typeof line.msg === 'string' && line.msg.startsWith('drain over'), 5_000);
+      const late = await acrossClose.finish();
+      expectAnswered(late);
+      expect(late.headers.connection).toBe('close');
+
+      // Idle keep-alive sockets from before the signal are closed by the server, and the process exits 0.
+      await Promise.all(idleClosed);
+      const exit = await served.exited;
+      expect(exit).toEqual({ code: 0, signal: null });
+      expect(served.lines.some((line) => line.msg === 'stopped')).toBe(true);
+      expect(served.stderr()).toBe('');
+      // One admission line per request, none of them with the pod in it.
+      expect(served.lines.filter((line) => line.msg === 'admission')).toHaveLength(4 + 6 + 2 + 1);
+      expect(JSON.stringify(served.lines)).not.toContain('kube-api-access');
+    } finally {
+      agent.destroy();
+    }
+  });
+
+  it('SIGINT with no drain exits 0 at once', async () => {
+    const served = serve(['--host', '127.0.0.1', '--port', '0', '--metrics-port', '0', '--drain-seconds', '0', ...tlsFlags()]);
+    await served.waitForLine((line) => line.msg === 'listening');
+    served.child.kill('SIGINT');
+    expect(await served.exited).toEqual({ code: 0, signal: null });
+  });
+
+  it.each([
+    ['a missing certificate file', () => ['--tls-cert', join(certDir, 'missing.crt'), '--tls-key', join(certDir, 'tls.key')], /cannot read --tls-cert .*missing\.crt: ENOENT/],
+    ['a missing key file', () => ['--tls-cert', join(certDir, 'tls.crt'), '--tls-key', join(certDir, 'nope.key')], /cannot read --tls-key .*nope\.key: ENOENT/],
+    ['a key that is not a key', () => ['--tls-cert', join(certDir, 'tls.crt'), '--tls-key', join(certDir, 'ca.crt')], /--tls-key .*ca\.crt is not a PEM private key/],
+    ['a key of another certificate', () => ['--tls-cert', join(certDir, 'tls.crt'), '--tls-key', join(certDir, 'ca.key')], /does not belong to the certificate/],
+  ])('%s: exit 1 with one line on stderr', async (_name, flags, message) => {
+    const served = serve(['--port', '0', '--metrics-port', '0', ...flags()]);
+    const exit = await served.exited;
+    expect(exit.code).toBe(1);
+    const stderr = served.stderr();
+    expect(stderr.endsWith('\n')).toBe(true);
+    expect(stderr.trimEnd().split('\n')).toHaveLength(1);
+    expect(stderr).toMatch(message);
+    expect(stderr).not.toMatch(/\bat .+:\d+:\d+/);
+  });
+
+  it('a bad flag exits 2 with usage', async () => {
+    const served = serve(['--port', 'eighty']);
+    expect((await served.exited).code).toBe(2);
+    expect(served.stderr()).toMatch(/--port must be a port number/);
+    expect(served.stderr()).toMatch(/Usage: sidecar-injector serve/);
+  });
+});
