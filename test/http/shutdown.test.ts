@@ -3,7 +3,7 @@
  * dist/ is built by test/global-setup.ts.
  */
 import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { Agent, request as httpsRequest } from 'node:https';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -214,6 +214,39 @@ describe('serve as a process', () => {
     expect(stderr.trimEnd().split('\n')).toHaveLength(1);
     expect(stderr).toMatch(message);
     expect(stderr).not.toMatch(/\bat .+:\d+:\d+/);
+  });
+
+  it('--config applies the file and reloads it on an atomic replace; POD_NAMESPACE is never injected', async () => {
+    const configPath = join(certDir, 'config.yaml');
+    writeFileSync(configPath, 'excludedNamespaces: [inject]\n');
+    const served = serve(['--host', '127.0.0.1', '--port', '0', '--metrics-port', '0', '--drain-seconds', '0', '--config', configPath, ...tlsFlags()]);
+    const port = (await served.waitForLine((line) => line.msg === 'listening')).port as number;
+    const ca = testCertificates().ca.cert;
+    const patchOf = async (body: string) => (JSON.parse((await send({ port, ca, body })).body) as AdmissionAnswer).response.patch;
+
+    expect(await patchOf(good.text)).toBeUndefined();
+    const own = structuredClone(good.review);
+    own.request.namespace = 'sidecar-injector-test';
+    expect(await patchOf(JSON.stringify(own))).toBeUndefined();
+
+    // Replaced the way editors and tools do it: a new file renamed over the old one.
+    writeFileSync(`${configPath}.tmp`, 'failure: open\n');
+    renameSync(`${configPath}.tmp`, configPath);
+    await served.waitForLine((line) => line.msg === 'configuration reloaded');
+    expect(await patchOf(good.text)).toBeTypeOf('string');
+    expect(await patchOf(JSON.stringify(own))).toBeUndefined();
+
+    served.child.kill('SIGTERM');
+    expect((await served.exited).code).toBe(0);
+  });
+
+  it('an invalid --config exits 1 with one line', async () => {
+    const configPath = join(certDir, 'bad-config.yaml');
+    writeFileSync(configPath, 'failure: sometimes\n');
+    const served = serve(['--port', '0', '--metrics-port', '0', '--config', configPath, ...tlsFlags()]);
+    expect((await served.exited).code).toBe(1);
+    expect(served.stderr().trimEnd().split('\n')).toHaveLength(1);
+    expect(served.stderr()).toMatch(/invalid --config .*bad-config\.yaml/);
   });
 
   it('a bad flag exits 2 with usage', async () => {
