@@ -173,6 +173,8 @@ export function buildApp(deps: AppDeps): App {
     const allowed = Object.hasOwn(ROUTE_METHODS, path) ? ROUTE_METHODS[path] : undefined;
     const status = allowed === undefined ? 404 : 405;
     metrics.rejected.inc({ code: String(status) });
+    // Debug only: probes and scanners hitting unknown paths are not worth a line each at info.
+    request.log.debug({ status, method: request.method, path: oneLine(path, 100) }, 'no such route');
     if (allowed === undefined) {
       void reply.code(404).send({ error: `no route ${JSON.stringify(oneLine(path, 100))}` });
       return;
