@@ -11,7 +11,7 @@ OVERLAY ?= self-managed
 
 SOURCES := $(shell find src -name '*.ts' 2>/dev/null)
 
-.PHONY: all install build certs run test image clean help test-tools
+.PHONY: all install build typecheck certs run test image clean help test-tools
 
 all: build
 
@@ -54,7 +54,10 @@ test-tools:
 				|| echo "note: could not install busybox; the sidecar script test will be skipped"; \
 		else echo "note: busybox not installed; the sidecar script test will be skipped"; fi; }
 
-test: install build test-tools
+typecheck: install
+	$(NODE) node_modules/typescript/bin/tsc --noEmit -p .
+
+test: install build typecheck test-tools
 	$(NODE) node_modules/vitest/vitest.mjs run
 
 
