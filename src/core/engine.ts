@@ -10,7 +10,7 @@ import {
 } from './labels.js';
 import { pointer } from './json-pointer.js';
 import { readOverrides, type PodOverrides } from './overrides.js';
-import { annotationsOf, isInjectablePod, labelsOf, mountAtPath, mountsVolume, type InjectablePod } from './pod.js';
+import { annotationsOf, isInjectablePod, isWindowsPod, labelsOf, mountAtPath, mountsVolume, type InjectablePod } from './pod.js';
 import { preflight } from './preflight.js';
 import { renderSidecar } from './sidecar.js';
 import { isStatusError, parseStatus, serialiseStatus } from './status.js';
@@ -190,7 +190,7 @@ export function computeInjection(pod: unknown, config: InjectorConfig, context: 
   if (!isInjectablePod(pod)) return skip('not-a-pod', ['object is not a pod with named containers; not injected']);
   const selection = selectionSkip(pod, config, context);
   if (selection) return skip(selection);
-  if (pod.spec.os?.name === 'windows') return skip('windows-pod', ['Windows pod: the sidecar is not injected']);
+  if (isWindowsPod(pod)) return skip('windows-pod', ['Windows pod: the sidecar is not injected']);
 
   const annotations = annotationsOf(pod);
   const statusText = annotations[STATUS_ANNOTATION];

@@ -53,9 +53,21 @@ export function normaliseMountPath(path: string): string {
   return path.length > 1 ? path.replace(/\/+$/, '') : path;
 }
 
-export function mountAtPath(container: Container, mountPath: string): { name: string; mountPath: string } | undefined {
+/** The volume (or raw block device) a container already has at that path: a second mount there is invalid. */
+export function mountAtPath(container: Container, mountPath: string): { name: string } | undefined {
   const wanted = normaliseMountPath(mountPath);
-  return container.volumeMounts?.find((m) => normaliseMountPath(m.mountPath) === wanted);
+  return (
+    container.volumeMounts?.find((m) => normaliseMountPath(m.mountPath) === wanted) ??
+    container.volumeDevices?.find((d) => normaliseMountPath(d.devicePath) === wanted)
+  );
+}
+
+/**
+ * Windows pods say so in `spec.os` (1.25+) or, in older manifests, only through the node selector; neither the
+ * busybox sidecar nor process-namespace sharing exists there.
+ */
+export function isWindowsPod(pod: InjectablePod): boolean {
+  return pod.spec.os?.name === 'windows' || pod.spec.nodeSelector?.['kubernetes.io/os'] === 'windows';
 }
 
 export function mountsVolume(container: Container, volumeName: string): boolean {
