@@ -197,6 +197,11 @@ export interface ServingExpectation {
   extraDnsNames?: string[];
   ipAddresses?: string[];
   now?: Date;
+  /**
+   * Accept a CA past its renewal time as long as it has not expired: while a CA rotates, the serving certificate
+   * it signed stays in force until every caBundle trusts the new CA.
+   */
+  acceptCaDueForRenewal?: boolean;
 }
 
 /**
@@ -227,7 +232,9 @@ export function servingCertificateProblem(
     return `serving key does not parse: ${errorMessage(err)}`;
   }
   if (!cert.checkIssued(ca) || !cert.verify(ca.publicKey)) return 'serving certificate was not issued by the CA';
-  const timeProblem = lifetimeProblem('serving certificate', serving.cert, now) ?? lifetimeProblem('CA', caCertPem, now);
+  const caProblem =
+    expect.acceptCaDueForRenewal === true ? validityProblem('CA', caCertPem, now) : lifetimeProblem('CA', caCertPem, now);
+  const timeProblem = lifetimeProblem('serving certificate', serving.cert, now) ?? caProblem;
   if (timeProblem !== undefined) return timeProblem;
   for (const dnsName of [...serviceDnsNames(expect.service, expect.namespace), ...(expect.extraDnsNames ?? [])]) {
     // subject: 'never' so a matching CN cannot stand in for a SAN: Go ignores the CN.
@@ -249,10 +256,17 @@ export function certificateAuthorityProblem(ca: KeyPairPem, now: Date = new Date
   return lifetimeProblem('CA', ca.cert, now);
 }
 
-function lifetimeProblem(what: string, certPem: string, now: Date): string | undefined {
+function validityProblem(what: string, certPem: string, now: Date): string | undefined {
   const { notBefore, notAfter } = certificateValidity(certPem);
   if (now.getTime() < notBefore.getTime()) return `${what} is not valid before ${notBefore.toISOString()}`;
   if (now.getTime() >= notAfter.getTime()) return `${what} expired at ${notAfter.toISOString()}`;
+  return undefined;
+}
+
+function lifetimeProblem(what: string, certPem: string, now: Date): string | undefined {
+  const invalid = validityProblem(what, certPem, now);
+  if (invalid !== undefined) return invalid;
+  const { notAfter } = certificateValidity(certPem);
   const renewAt = renewalTime(certPem);
   if (now.getTime() >= renewAt.getTime()) {
     return `${what} expires at ${notAfter.toISOString()} (renewal due since ${renewAt.toISOString()})`;

@@ -1,0 +1,311 @@
+/**
+ * Serving certificate hot reload. A new pair goes into force with `setSecureContext`: connections already open
+ * keep the context they were handshaken with (the API server's keep-alive connections are never dropped), new
+ * handshakes get the new certificate. A pair that does not parse or does not match is refused, and the previous
+ * one stays in force.
+ *
+ * Two sources feed the same switch: the certificate files (cert-manager's Secret volume, `make certs`), watched
+ * here, and the self-managed Secret (src/cluster/self-managed.ts).
+ */
+import { X509Certificate, createPrivateKey } from 'node:crypto';
+import { watch, type FSWatcher } from 'node:fs';
+import { readFile } from 'node:fs/promises';
+import { basename, dirname } from 'node:path';
+import { createSecureContext, type SecureContextOptions } from 'node:tls';
+import { MIN_TLS_VERSION } from '../http/server-factory.js';
+import type { CertificateMetrics } from './metrics.js';
+
+/** A PEM serving certificate (possibly followed by its chain) and its private key. */
+export interface TlsPair {
+  cert: string;
+  key: string;
+}
+
+/** What the logs and metrics say about a serving certificate. */
+export interface ServingCertificateInfo {
+  fingerprint256: string;
+  notAfter: Date;
+  subject: string;
+}
+
+export type PairInspection = { ok: true; info: ServingCertificateInfo } | { ok: false; problem: string };
+
+/** Whether the pair can serve: the certificate and key parse, and the key belongs to the certificate. */
+export function inspectServingPair(pair: TlsPair): PairInspection {
+  let cert: X509Certificate;
+  try {
+    cert = new X509Certificate(pair.cert);
+  } catch (err) {
+    return { ok: false, problem: `certificate does not parse (${oneLine(err)})` };
+  }
+  let matches: boolean;
+  try {
+    matches = cert.checkPrivateKey(createPrivateKey(pair.key));
+  } catch (err) {
+    return { ok: false, problem: `private key does not parse (${oneLine(err)})` };
+  }
+  if (!matches) return { ok: false, problem: 'private key does not belong to the certificate' };
+  const notAfter = new Date(cert.validTo);
+  if (Number.isNaN(notAfter.getTime())) return { ok: false, problem: `unreadable expiry "${cert.validTo}"` };
+  return { ok: true, info: { fingerprint256: cert.fingerprint256, notAfter, subject: cert.subject.replace(/\n/g, ', ') } };
+}
+
+/** The one method of `tls.Server` (and so `https.Server`) a reload needs. */
+export interface SecureContextTarget {
+  setSecureContext(options: SecureContextOptions): void;
+}
+
+/** The server as a reload target, or undefined when it has no TLS (plain HTTP). */
+export function secureContextTarget(server: object): SecureContextTarget | undefined {
+  const candidate = server as Partial<SecureContextTarget>;
+  return typeof candidate.setSecureContext === 'function' ? (candidate as SecureContextTarget) : undefined;
+}
+
+/** Structured logging, one line per event (pino's and fastify's loggers fit). */
+export interface CertificateLog {
+  info(fields: object, message: string): void;
+  warn(fields: object, message: string): void;
+}
+
+export type ApplyResult = { ok: true; changed: boolean; info: ServingCertificateInfo } | { ok: false; problem: string };
+
+/** Holds the serving pair in force and swaps it. */
+export interface CertificateSwitch {
+  /** Puts the pair in force for new handshakes, or refuses it (logged, counted) and keeps the previous one. */
+  apply(pair: TlsPair, source: string): ApplyResult;
+  /** Reports a pair that will not be applied (logged, counted as a failed reload). */
+  reject(problem: string, source: string): void;
+  pair(): TlsPair;
+  info(): ServingCertificateInfo;
+}
+
+export interface CertificateSwitchOptions {
+  target: SecureContextTarget;
+  /** The pair the server was created with. */
+  initial: TlsPair;
+  log: CertificateLog;
+  metrics?: CertificateMetrics;
+  /**
+   * `setSecureContext` replaces every context option it is given, and resets the ones it is not to Node's
+   * defaults: the TLS floor must be passed again each time. Default `{ minVersion: 'TLSv1.2' }`.
+   */
+  contextOptions?: SecureContextOptions;
+}
+
+export function createCertificateSwitch(options: CertificateSwitchOptions): CertificateSwitch {
+  const first = inspectServingPair(options.initial);
+  if (!first.ok) throw new Error(`initial serving certificate: ${first.problem}`);
+  const contextOptions = options.contextOptions ?? { minVersion: MIN_TLS_VERSION };
+  let pair = options.initial;
+  let info = first.info;
+  options.metrics?.expiry.set(info.notAfter.getTime() / 1000);
+
+  const reject = (problem: string, source: string): void => {
+    options.metrics?.reloads.inc({ result: 'failed' });
+    options.log.warn(
+      { source, problem, inForce: info.fingerprint256 },
+      'serving certificate not reloaded: the previous one stays in force',
+    );
+  };
+
+  return {
+    apply(next, source) {
+      if (next.cert === pair.cert && next.key === pair.key) return { ok: true, changed: false, info };
+      const inspected = inspectServingPair(next);
+      if (!inspected.ok) {
+        reject(inspected.problem, source);
+        return inspected;
+      }
+      try {
+        // Built first so that an OpenSSL refusal (e.g. an encrypted key) leaves the server untouched.
+        createSecureContext({ ...contextOptions, cert: next.cert, key: next.key });
+        options.target.setSecureContext({ ...contextOptions, cert: next.cert, key: next.key });
+      } catch (err) {
+        const problem = `TLS context refused the pair (${oneLine(err)})`;
+        reject(problem, source);
+        return { ok: false, problem };
+      }
+      const previous = info;
+      pair = next;
+      info = inspected.info;
+      options.metrics?.reloads.inc({ result: 'ok' });
+      options.metrics?.expiry.set(info.notAfter.getTime() / 1000);
+      options.log.info(
+        {
+          source,
+          fingerprint256: info.fingerprint256,
+          notAfter: info.notAfter.toISOString(),
+          previous: previous.fingerprint256,
+        },
+        'serving certificate reloaded: new handshakes get it, open connections keep theirs',
+      );
+      return { ok: true, changed: true, info };
+    },
+    reject,
+    pair: () => pair,
+    info: () => info,
+  };
+}
+
+export interface CertificateFiles {
+  cert: string;
+  key: string;
+}
+
+export interface CertificateWatchOptions {
+  /** Coalesces the burst of events one update makes (the kubelet's swap is several renames). Default 100 ms. */
+  debounceMs?: number;
+  /** A slow re-read as a safety net for events the platform does not deliver. Default 30 s. */
+  pollMs?: number;
+  /**
+   * How long a bad pair may stay bad before it is reported. The certificate and the key are two files written one
+   * after the other: a reader between the two writes sees a mismatch that the second write repairs. Default 3 s.
+   */
+  settleMs?: number;
+  /** Re-read interval while a pair is settling. Default 250 ms. */
+  retryMs?: number;
+  /** A monotonic clock in milliseconds (default `performance.now`). */
+  now?: () => number;
+}
+
+export interface CertificateFileWatcher {
+  /** Reads the files now (the watcher does this on every change); resolves once done. */
+  check(): Promise<void>;
+  close(): void;
+}
+
+/**
+ * Watches the directories of the certificate and key files (not the files: the kubelet swaps a `..data` symlink
+ * and tools rename over the file, both replacing the inode a file watch would hold) and feeds every new pair to
+ * the switch.
+ */
+export function watchCertificateFiles(
+  files: CertificateFiles,
+  certificates: CertificateSwitch,
+  options: CertificateWatchOptions = {},
+): CertificateFileWatcher {
+  const debounceMs = options.debounceMs ?? 100;
+  const settleMs = options.settleMs ?? 3_000;
+  const retryMs = options.retryMs ?? 250;
+  const now = options.now ?? (() => performance.now());
+  const source = files.cert === files.key ? files.cert : `${files.cert} + ${files.key}`;
+  let closed = false;
+  let timer: NodeJS.Timeout | undefined;
+  let chain = Promise.resolve();
+  // What is on disk and known bad: when it first appeared (to let a writer finish) and whether it was reported.
+  let bad: { content: string; since: number; reported: boolean } | undefined;
+
+  const readPair = async (): Promise<TlsPair | string> => {
+    try {
+      return { cert: await readFile(files.cert, 'utf8'), key: await readFile(files.key, 'utf8') };
+    } catch (err) {
+      const code = (err as NodeJS.ErrnoException).code ?? oneLine(err);
+      return `cannot read the certificate files (${code})`;
+    }
+  };
+
+  const reread = async (): Promise<void> => {
+    if (closed) return;
+    const read = await readPair();
+    if (closed) return;
+    const current = certificates.pair();
+    if (typeof read !== 'string' && read.cert === current.cert && read.key === current.key) {
+      bad = undefined;
+      return;
+    }
+    const problem = typeof read === 'string' ? read : inspectedProblem(read);
+    if (problem === undefined && typeof read !== 'string') {
+      bad = undefined;
+      certificates.apply(read, source);
+      return;
+    }
+    const content = typeof read === 'string' ? read : `${read.cert}\u0000${read.key}`;
+    if (bad?.content !== content) bad = { content, since: now(), reported: false };
+    if (bad.reported) return;
+    if (now() - bad.since < settleMs) {
+      schedule(retryMs);
+      return;
+    }
+    bad.reported = true;
+    certificates.reject(problem ?? 'unreadable', source);
+  };
+
+  const check = (): Promise<void> => {
+    chain = chain.then(reread, reread);
+    return chain;
+  };
+
+  function schedule(delayMs: number): void {
+    if (closed) return;
+    clearTimeout(timer);
+    timer = setTimeout(() => void check(), delayMs);
+  }
+
+  const names = new Set([basename(files.cert), basename(files.key)]);
+  const watchers: FSWatcher[] = [];
+  for (const dir of new Set([dirname(files.cert), dirname(files.key)])) {
+    try {
+      const watcher = watch(dir, (_event, changed) => {
+        // `..data`, `..data_tmp`, `..2026_…`: a kubelet swap; our own names: an edit or a rename over the file.
+        if (changed === null || names.has(changed) || changed.startsWith('..')) schedule(debounceMs);
+      });
+      watcher.on('error', () => schedule(debounceMs));
+      watchers.push(watcher);
+    } catch {
+      // No directory watch (missing directory, exhausted inotify watches): the poll still catches changes.
+    }
+  }
+  const poll = setInterval(() => schedule(0), options.pollMs ?? 30_000);
+  poll.unref();
+
+  return {
+    check,
+    close: () => {
+      closed = true;
+      clearTimeout(timer);
+      clearInterval(poll);
+      for (const watcher of watchers) watcher.close();
+    },
+  };
+}
+
+function inspectedProblem(pair: TlsPair): string | undefined {
+  const inspected = inspectServingPair(pair);
+  return inspected.ok ? undefined : inspected.problem;
+}
+
+export interface CertificateFileReloadOptions {
+  /** The HTTPS server (fastify's `app.server`). */
+  server: object;
+  files: CertificateFiles;
+  /** The pair the server was started with. */
+  initial: TlsPair;
+  log: CertificateLog;
+  metrics?: CertificateMetrics;
+  watch?: CertificateWatchOptions;
+}
+
+export interface CertificateFileReload {
+  certificates: CertificateSwitch;
+  watcher: CertificateFileWatcher;
+  close(): void;
+}
+
+/** The file-based reload as `serve` wires it: a switch on the server, fed by a watcher of the two files. */
+export function reloadCertificateFiles(options: CertificateFileReloadOptions): CertificateFileReload {
+  const target = secureContextTarget(options.server);
+  if (target === undefined) throw new Error('the server has no TLS: nothing to reload');
+  const certificates = createCertificateSwitch({
+    target,
+    initial: options.initial,
+    log: options.log,
+    ...(options.metrics === undefined ? {} : { metrics: options.metrics }),
+  });
+  const watcher = watchCertificateFiles(options.files, certificates, options.watch);
+  return { certificates, watcher, close: () => watcher.close() };
+}
+
+function oneLine(err: unknown): string {
+  const message = err instanceof Error ? err.message : String(err);
+  return message.replace(/\s*\n\s*/g, ' ').trim();
+}
