@@ -60,6 +60,15 @@ typecheck: install
 test: install build typecheck test-tools
 	$(NODE) node_modules/vitest/vitest.mjs run
 
+# Performance against a bare node:https baseline (bench/README.md); h2load comes from Debian's nghttp2-client.
+.PHONY: bench soak
+bench: install build
+	$(NODE) bench/run.mjs
+
+# 10 minutes at 500 req/s by default; SOAK_SECONDS=60 make soak for a short one.
+soak: install build
+	$(NODE) bench/soak.mjs
+
 
 
 
