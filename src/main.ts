@@ -35,7 +35,8 @@ async function main(argv: string[]): Promise<number> {
   switch (command) {
     case 'serve': {
       const { runServe } = await import('./cli/serve.js');
-      return runServe(rest, { ...out, env: { POD_NAMESPACE: process.env.POD_NAMESPACE } });
+      const { POD_NAMESPACE, KUBECONFIG, KUBERNETES_SERVICE_HOST, KUBERNETES_SERVICE_PORT } = process.env;
+      return runServe(rest, { ...out, env: { POD_NAMESPACE, KUBECONFIG, KUBERNETES_SERVICE_HOST, KUBERNETES_SERVICE_PORT } });
     }
     case 'inject': {
       const { runInject } = await import('./cli/inject.js');
