@@ -9,11 +9,24 @@ import { defaultConfig } from '../core/defaults.js';
 import { DEFAULT_INJECTOR_NAMESPACE } from '../core/labels.js';
 import type { InjectorConfig } from '../core/types.js';
 import type { RunningServer } from '../server.js';
+import {
+  CLUSTER_MODES,
+  chooseClusterAccess,
+  describeSource,
+  loadKubeConfig,
+  serviceAccountMounted,
+  type ClusterMode,
+  type LoadedKubeConfig,
+} from '../cluster/client.js';
+import type { ClusterFactsSource } from '../cluster/cluster-facts.js';
 
 export interface ServeIo {
   stdout: NodeJS.WritableStream;
   stderr: NodeJS.WritableStream;
-  /** The process environment, handed in by main.ts: POD_NAMESPACE is read here and nowhere else. */
+  /**
+   * The process environment, handed in by main.ts: POD_NAMESPACE, KUBECONFIG and KUBERNETES_SERVICE_HOST/PORT
+   * are read here and nowhere else.
+   */
   env: Readonly<Record<string, string | undefined>>;
 }
 
@@ -38,10 +51,17 @@ Options:
   --config FILE          YAML configuration, reloaded when it changes (default: built-in defaults)
   --drain-seconds N      how long to keep answering after SIGTERM (default 5)
   --log-level LEVEL      ${LOG_LEVELS.join(', ')} (default info)
+  --cluster MODE         ${CLUSTER_MODES.join(', ')} (default auto): watch namespaces (labels, Pod Security level),
+                         nodes (kubelet versions) and read the API server version. auto: on in a pod with a
+                         service account token, or with --kubeconfig / KUBECONFIG; off: never load the client
+  --kubeconfig FILE      kubeconfig for cluster access (default: KUBECONFIG, else in-cluster)
   -h, --help             show this help
 
 Environment:
   POD_NAMESPACE          the injector's own namespace, never injected (default ${DEFAULT_INJECTOR_NAMESPACE})
+  KUBECONFIG             kubeconfig file(s) for cluster access, when --kubeconfig is not given
+  KUBERNETES_SERVICE_HOST, KUBERNETES_SERVICE_PORT
+                         the API server in a pod (set by the kubelet)
 `;
 
 const OPTIONS = {
@@ -53,6 +73,8 @@ const OPTIONS = {
   config: { type: 'string' },
   'drain-seconds': { type: 'string', default: '5' },
   'log-level': { type: 'string', default: 'info' },
+  cluster: { type: 'string', default: 'auto' },
+  kubeconfig: { type: 'string' },
   help: { type: 'boolean', short: 'h', default: false },
 } as const;
 
@@ -65,6 +87,8 @@ export interface ServeFlags {
   config?: string;
   drainSeconds: number;
   logLevel: string;
+  cluster: ClusterMode;
+  kubeconfig?: string;
   help: boolean;
 }
 
@@ -94,6 +118,11 @@ export function parseServeFlags(argv: string[]): ServeFlags {
     throw new UsageError(`--log-level must be one of ${LOG_LEVELS.join(', ')}, got "${logLevel}"`);
   }
   if (values.host === '') throw new UsageError('--host must not be empty');
+  const cluster = values.cluster as ClusterMode;
+  if (!CLUSTER_MODES.includes(cluster)) {
+    throw new UsageError(`--cluster must be one of ${CLUSTER_MODES.join(', ')}, got "${values.cluster}"`);
+  }
+  if (values.kubeconfig !== undefined && values.kubeconfig.trim() === '') throw new UsageError('--kubeconfig must not be empty');
   return {
     host: values.host,
     port: portFlag('port', values.port),
@@ -103,6 +132,8 @@ export function parseServeFlags(argv: string[]): ServeFlags {
     ...(values.config === undefined ? {} : { config: values.config }),
     drainSeconds,
     logLevel,
+    cluster,
+    ...(values.kubeconfig === undefined ? {} : { kubeconfig: values.kubeconfig }),
     help: values.help,
   };
 }
@@ -184,6 +215,33 @@ export async function runServe(argv: string[], io: ServeIo): Promise<number> {
   // Replaced by the watcher's view once it runs; read per request.
   let currentConfig = (): InjectorConfig => initialConfig;
 
+  // Cluster access is settled before listening, so a bad kubeconfig stops the start with one line. With
+  // `--cluster off` (or `auto` outside a cluster) @kubernetes/client-node is never loaded.
+  const access = chooseClusterAccess({
+    mode: flags.cluster,
+    kubeconfigFlag: flags.kubeconfig,
+    env: io.env,
+    serviceAccountMounted: flags.cluster !== 'off' && serviceAccountMounted(),
+  });
+  if ('error' in access) return fail(access.error);
+  let kubeConfig: LoadedKubeConfig | undefined;
+  if (access.on) {
+    kubeConfig = await loadKubeConfig(access.source);
+    if (!kubeConfig.ok) return fail(kubeConfig.error);
+  }
+  // Set once the watches start (right after the listener opens); until they have synced /readyz is 503.
+  let clusterFacts: ClusterFactsSource | undefined;
+  const clusterOptions =
+    kubeConfig === undefined
+      ? {}
+      : {
+          clusterFacts: (namespace: string) => {
+            if (clusterFacts === undefined) throw new Error('cluster facts are not started yet');
+            return clusterFacts.clusterFacts(namespace);
+          },
+          ready: () => clusterFacts?.ready() ?? false,
+        };
+
   const { startServer } = await import('../server.js');
 
   // Signals are caught from before the listener opens: a SIGTERM during start-up still means a clean stop.
@@ -234,6 +292,7 @@ export async function runServe(argv: string[], io: ServeIo): Promise<number> {
       logStream: io.stdout,
       injectorNamespace,
       config: () => currentConfig(),
+      ...clusterOptions,
     });
   } catch (err) {
     removeSignalHandlers();
@@ -241,6 +300,21 @@ export async function runServe(argv: string[], io: ServeIo): Promise<number> {
   }
   const { log } = running;
   log.info({ injectorNamespace, config: flags.config ?? 'built-in defaults' }, 'configuration');
+
+  if (access.on && kubeConfig?.ok === true) {
+    log.info({ cluster: 'on', source: describeSource(access.source), server: kubeConfig.server }, 'cluster access');
+    const { startClusterFacts } = await import('../cluster/cluster-facts.js');
+    try {
+      clusterFacts = await startClusterFacts({ kubeConfig: kubeConfig.kubeConfig, log: log.child({ component: 'cluster' }) });
+    } catch (err) {
+      log.error({ err }, 'cannot start the cluster watches');
+      await running.shutdown('cluster watches failed to start');
+      removeSignalHandlers();
+      return fail(`cannot start the cluster watches: ${oneLine(err)}`);
+    }
+  } else if (!access.on) {
+    log.info({ cluster: 'off', why: access.why }, 'cluster access');
+  }
 
   if (flags.config !== undefined) {
     const { watchConfigFile } = await import('../config/watch.js');
@@ -256,6 +330,7 @@ export async function runServe(argv: string[], io: ServeIo): Promise<number> {
   if (signalled !== undefined) stop(running, signalled);
   const code = await stopped;
   closeWatcher();
+  await clusterFacts?.close();
   removeSignalHandlers();
   return code;
 }

@@ -156,7 +156,7 @@ export async function startClusterFacts(options: ClusterFactsOptions): Promise<C
       if (closed) return;
       const delay = backoffDelay(attempt, backoff, random());
       attempt += 1;
-      log.warn({ watch: name, err: errorSummary(err), retryInMs: delay }, 'cluster: watch failed, restarting it');
+      log.warn({ watch: name, error: errorSummary(err), retryInMs: delay }, 'cluster: watch failed, restarting it');
       later(delay, start);
     };
     // The informer reports list and watch failures here; it does not retry them itself.
@@ -262,7 +262,7 @@ export async function startClusterFacts(options: ClusterFactsOptions): Promise<C
         versionTried = true;
         const delay = backoffDelay(attempt, backoff, random());
         log.warn(
-          { err: errorSummary(err), retryInMs: delay, apiServerVersion: apiServerGitVersion ?? 'unknown' },
+          { error: errorSummary(err), retryInMs: delay, apiServerVersion: apiServerGitVersion ?? 'unknown' },
           'cluster: cannot read the API server version, retrying',
         );
         later(delay, () => readVersion(attempt + 1));

@@ -146,7 +146,7 @@ describe('startClusterFacts (fake API server)', () => {
     await eventually(() => source.ready(), (ready) => ready);
     const warnings = log.entries.filter((e) => e.level === 'warn');
     expect(warnings.filter((e) => e.message === 'cluster: watch failed, restarting it')).toHaveLength(2);
-    expect(warnings.find((e) => e.fields.watch === 'namespaces')?.fields.err).toEqual({ code: 500, message: 'cannot list namespaces right now' });
+    expect(warnings.find((e) => e.fields.watch === 'namespaces')?.fields.error).toEqual({ code: 500, message: 'cannot list namespaces right now' });
     expect(warnings.some((e) => e.message === 'cluster: cannot read the API server version, retrying')).toBe(true);
     await eventually(() => source.clusterFacts('kube-system'), (f) => !('then' in f) && f.apiServerVersion === '1.33');
 
