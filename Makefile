@@ -44,7 +44,7 @@ certs: build
 
 run: build $(CERT_DIR)/tls.crt
 	$(NODE) dist/main.js serve --host 127.0.0.1 --port $(PORT) --metrics-port $(METRICS_PORT) \
-		--tls-cert $(CERT_DIR)/tls.crt --tls-key $(CERT_DIR)/tls.key
+		--tls-cert $(CERT_DIR)/tls.crt --tls-key $(CERT_DIR)/tls.key --cluster off
 
 # Debian's busybox proves the sidecar script under a real pty; the test says it skipped when it is missing.
 test-tools:
