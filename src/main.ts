@@ -12,6 +12,7 @@ Commands:
   inject     inject the sidecar into manifests offline (Pods and workload pod templates)
   uninject   remove what the injector added, offline
   certs      write a development CA and serving certificate
+  check      diagnose the injector in the cluster of the current kubeconfig
 
 Options:
   -h, --help     show this help (or: sidecar-injector <command> --help)
@@ -51,6 +52,11 @@ async function main(argv: string[]): Promise<number> {
     case 'certs': {
       const { runCerts } = await import('./cli/certs.js');
       return runCerts(rest, out);
+    }
+    case 'check': {
+      const { runCheck } = await import('./cli/check.js');
+      const { KUBECONFIG, HOME, KUBERNETES_SERVICE_HOST, KUBERNETES_SERVICE_PORT, POD_NAMESPACE } = process.env;
+      return runCheck(rest, { ...out, env: { KUBECONFIG, HOME, KUBERNETES_SERVICE_HOST, KUBERNETES_SERVICE_PORT, POD_NAMESPACE } });
     }
     case '-h':
     case '--help':

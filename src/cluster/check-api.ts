@@ -1,0 +1,138 @@
+/**
+ * The I/O half of `sidecar-injector check`, kept thin: raw JSON requests to the API server with the credentials of
+ * a client-node KubeConfig, and a TLS handshake that collects the certificate chain a webhook presents.
+ *
+ * Raw JSON on purpose: objects reach the diagnosis exactly as the API server sent them (a client-library model
+ * would drop fields it does not know), and the `Warning` headers admission webhooks add are kept.
+ * `@kubernetes/client-node` is only needed for its types here; client.ts loads it when a KubeConfig is built.
+ */
+import { request as httpRequest, type IncomingMessage } from 'node:http';
+import { request as httpsRequest, type RequestOptions } from 'node:https';
+import { isIP } from 'node:net';
+import { connect as tlsConnect, type DetailedPeerCertificate } from 'node:tls';
+import type { KubeConfig } from '@kubernetes/client-node';
+
+export interface ApiReply {
+  status: number;
+  /** The parsed JSON body; the text when it is not JSON. */
+  body: unknown;
+  /** The texts of the `Warning: 299 - "…"` headers, in order. */
+  warnings: string[];
+}
+
+export interface KubeApi {
+  server: string;
+  /** Throws on a network or TLS error; any HTTP status comes back as a reply. */
+  request(method: 'GET' | 'POST' | 'PUT' | 'PATCH' | 'DELETE', path: string, body?: unknown): Promise<ApiReply>;
+}
+
+const MAX_BODY_BYTES = 64 * 1024 * 1024;
+
+/** RFC 7234 warn-text of `299 - "text"` (Kubernetes escapes `"` and `\` inside it). */
+export function parseWarningHeader(value: string): string | undefined {
+  const match = /^\s*\d{3}\s+\S+\s+"((?:[^"\\]|\\.)*)"/.exec(value);
+  return match?.[1]?.replace(/\\(.)/g, '$1');
+}
+
+function warningsOf(res: IncomingMessage): string[] {
+  const warnings: string[] = [];
+  for (let i = 0; i + 1 < res.rawHeaders.length; i += 2) {
+    if (res.rawHeaders[i]?.toLowerCase() !== 'warning') continue;
+    const text = parseWarningHeader(res.rawHeaders[i + 1] ?? '');
+    if (text !== undefined) warnings.push(text);
+  }
+  return warnings;
+}
+
+/** A KubeApi over the current context of `kubeConfig`. */
+export function kubeApi(kubeConfig: KubeConfig, timeoutMs: number): KubeApi {
+  const cluster = kubeConfig.getCurrentCluster();
+  if (cluster === null) throw new Error('the kubeconfig has no current cluster');
+  const server = cluster.server.replace(/\/+$/, '');
+  return {
+    server,
+    async request(method, path, body) {
+      const payload = body === undefined ? undefined : Buffer.from(JSON.stringify(body));
+      const options: RequestOptions = {
+        method,
+        headers: {
+          accept: 'application/json',
+          'user-agent': 'sidecar-injector-check',
+          ...(payload === undefined ? {} : { 'content-type': 'application/json', 'content-length': String(payload.length) }),
+        },
+        timeout: timeoutMs,
+      };
+      // Sets the agent (CA, client certificate) and the Authorization header: tokens, exec and auth providers.
+      await kubeConfig.applyToHTTPSOptions(options);
+      const url = new URL(`${server}${path}`);
+      const send = url.protocol === 'http:' ? httpRequest : httpsRequest;
+      return new Promise<ApiReply>((resolve, reject) => {
+        const req = send(url, options, (res) => {
+          const chunks: Buffer[] = [];
+          let size = 0;
+          res.on('data', (chunk: Buffer) => {
+            size += chunk.length;
+            if (size > MAX_BODY_BYTES) req.destroy(new Error(`response larger than ${MAX_BODY_BYTES} bytes`));
+            else chunks.push(chunk);
+          });
+          res.on('end', () => {
+            const text = Buffer.concat(chunks).toString('utf8');
+            let parsed: unknown = text;
+            try {
+              parsed = JSON.parse(text);
+            } catch {
+              // Not JSON (an HTML error page from a proxy): kept as text for the message.
+            }
+            resolve({ status: res.statusCode ?? 0, body: parsed, warnings: warningsOf(res) });
+          });
+          res.on('error', reject);
+        });
+        req.on('timeout', () => req.destroy(new Error(`no answer within ${timeoutMs} ms`)));
+        req.on('error', reject);
+        req.end(payload);
+      });
+    },
+  };
+}
+
+export type ChainProbe = { reached: true; chain: string[] } | { reached: false; error: string };
+
+function toPem(der: Buffer): string {
+  const lines = der.toString('base64').match(/.{1,64}/g) ?? [];
+  return `-----BEGIN CERTIFICATE-----\n${lines.join('\n')}\n-----END CERTIFICATE-----\n`;
+}
+
+/**
+ * A TLS handshake with `host:port` (SNI `servername` unless it is an IP, as the API server does), accepting any
+ * certificate: the chain is verified afterwards, against the caBundle rather than this machine's trust store.
+ */
+export function probeCertificateChain(host: string, port: number, servername: string, timeoutMs: number): Promise<ChainProbe> {
+  return new Promise((resolve) => {
+    const socket = tlsConnect({
+      host,
+      port,
+      ...(isIP(servername) === 0 ? { servername } : {}),
+      rejectUnauthorized: false,
+      ALPNProtocols: ['http/1.1'],
+      timeout: timeoutMs,
+    });
+    const finish = (outcome: ChainProbe): void => {
+      socket.destroy();
+      resolve(outcome);
+    };
+    socket.once('secureConnect', () => {
+      const chain: string[] = [];
+      let cert: DetailedPeerCertificate | undefined = socket.getPeerCertificate(true);
+      const seen = new Set<DetailedPeerCertificate>();
+      while (cert !== undefined && cert.raw !== undefined && !seen.has(cert)) {
+        seen.add(cert);
+        chain.push(toPem(cert.raw));
+        // A self-signed root points at itself; the leaf's issuerCertificate is undefined when none was sent.
+        cert = cert.issuerCertificate === cert ? undefined : cert.issuerCertificate;
+      }
+      finish(chain.length === 0 ? { reached: false, error: 'no certificate presented' } : { reached: true, chain });
+    });
+    socket.once('timeout', () => finish({ reached: false, error: `no TLS handshake within ${timeoutMs} ms` }));
+    socket.once('error', (err: NodeJS.ErrnoException) => finish({ reached: false, error: err.code ?? err.message }));
+  });
+}
