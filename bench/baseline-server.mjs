@@ -14,16 +14,8 @@
  */
 import { readFileSync } from 'node:fs';
 import { createServer } from 'node:https';
+import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
-
-const { values } = parseArgs({
-  options: {
-    host: { type: 'string', default: '127.0.0.1' },
-    port: { type: 'string', default: '0' },
-    'tls-cert': { type: 'string' },
-    'tls-key': { type: 'string' },
-  },
-});
 
 const VOLUME = 'shared-data';
 const MOUNT_PATH = '/pod-data';
@@ -57,7 +49,7 @@ function sidecar() {
   };
 }
 
-function patchFor(pod) {
+export function patchFor(pod) {
   const ops = [];
   const spec = pod.spec;
   const containers = spec.containers;
@@ -101,43 +93,57 @@ function send(res, status, body) {
   res.end(body);
 }
 
-const server = createServer(
-  { cert: readFileSync(values['tls-cert']), key: readFileSync(values['tls-key']), keepAliveTimeout: 120_000 },
-  (req, res) => {
-    const path = req.url.split('?', 1)[0];
-    if (req.method === 'GET' && path === '/healthz') return send(res, 200, '{"ok":true}');
-    if (req.method !== 'POST' || path !== '/mutate') return send(res, 404, '{"error":"not found"}');
-    const chunks = [];
-    req.on('data', (chunk) => chunks.push(chunk));
-    req.on('end', () => {
-      let review;
-      try {
-        review = JSON.parse(Buffer.concat(chunks).toString('utf8'));
-      } catch {
-        return send(res, 400, '{"error":"not JSON"}');
-      }
-      const patch = Buffer.from(JSON.stringify(patchFor(review.request.object))).toString('base64');
-      send(
-        res,
-        200,
-        JSON.stringify({
-          apiVersion: review.apiVersion,
-          kind: 'AdmissionReview',
-          response: { uid: review.request.uid, allowed: true, patchType: 'JSONPatch', patch },
-        }),
-      );
-    });
-  },
-);
-server.headersTimeout = 10_000;
-server.requestTimeout = 30_000;
-server.listen(Number(values.port), values.host, () => {
-  process.stdout.write(`${JSON.stringify({ listening: server.address().port })}\n`);
-});
-const stop = () => {
-  server.close();
-  server.closeAllConnections();
-  process.exit(0);
-};
-process.on('SIGTERM', stop);
-process.on('SIGINT', stop);
+/** The whole answer for one request body (a string), as the response text. */
+export function answerFor(text) {
+  const review = JSON.parse(text);
+  const patch = Buffer.from(JSON.stringify(patchFor(review.request.object))).toString('base64');
+  return JSON.stringify({
+    apiVersion: review.apiVersion,
+    kind: 'AdmissionReview',
+    response: { uid: review.request.uid, allowed: true, patchType: 'JSONPatch', patch },
+  });
+}
+
+function serve() {
+  const { values } = parseArgs({
+    options: {
+      host: { type: 'string', default: '127.0.0.1' },
+      port: { type: 'string', default: '0' },
+      'tls-cert': { type: 'string' },
+      'tls-key': { type: 'string' },
+    },
+  });
+  const server = createServer(
+    { cert: readFileSync(values['tls-cert']), key: readFileSync(values['tls-key']), keepAliveTimeout: 120_000 },
+    (req, res) => {
+      const path = req.url.split('?', 1)[0];
+      if (req.method === 'GET' && path === '/healthz') return send(res, 200, '{"ok":true}');
+      if (req.method !== 'POST' || path !== '/mutate') return send(res, 404, '{"error":"not found"}');
+      const chunks = [];
+      req.on('data', (chunk) => chunks.push(chunk));
+      req.on('end', () => {
+        let answer;
+        try {
+          answer = answerFor(Buffer.concat(chunks).toString('utf8'));
+        } catch {
+          return send(res, 400, '{"error":"not an AdmissionReview"}');
+        }
+        send(res, 200, answer);
+      });
+    },
+  );
+  server.headersTimeout = 10_000;
+  server.requestTimeout = 30_000;
+  server.listen(Number(values.port), values.host, () => {
+    process.stdout.write(`${JSON.stringify({ listening: server.address().port })}\n`);
+  });
+  const stop = () => {
+    server.close();
+    server.closeAllConnections();
+    process.exit(0);
+  };
+  process.on('SIGTERM', stop);
+  process.on('SIGINT', stop);
+}
+
+if (process.argv[1] === fileURLToPath(import.meta.url)) serve();

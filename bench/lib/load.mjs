@@ -4,7 +4,7 @@
  */
 import { readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
-import { has, pinned, run } from './procs.mjs';
+import { cpuSeconds, has, pinned, run } from './procs.mjs';
 import { ROOT } from './servers.mjs';
 
 export const MUTATE_PATH = '/mutate?timeout=10s';
@@ -97,6 +97,10 @@ export async function loadRun({ generator, server, fixturePath, clients, seconds
   const logFile = join(tmpDir, `load-${process.hrtime.bigint()}.log`);
   const perClient = rate === undefined ? undefined : rate / clients;
   if (perClient !== undefined && !Number.isInteger(perClient)) throw new Error(`rate ${rate} is not a multiple of ${clients} clients`);
+  // The server's CPU time over the measured period (from the end of the warm-up to the generator's exit):
+  // CPU per request does not depend on what else the machine runs, unlike requests per second.
+  let cpuAtStart;
+  const mark = setTimeout(() => (cpuAtStart = cpuSeconds(server.pid)), warmUpSeconds * 1000);
   let summary;
   if (generator.name === 'h2load') {
     const args = [
@@ -137,6 +141,9 @@ export async function loadRun({ generator, server, fixturePath, clients, seconds
     }
     summary.timeout = 0;
   }
+  clearTimeout(mark);
+  const cpuAtEnd = cpuSeconds(server.pid);
+  const cpuUsPerRequest = cpuAtStart !== undefined && cpuAtEnd !== undefined && summary.done > 0 ? ((cpuAtEnd - cpuAtStart) * 1e6) / summary.done : undefined;
   const latency = summariseLog(logFile);
   rmSync(logFile, { force: true });
   const errors = Math.max(summary.failed, latency.non2xx ?? 0) + (summary.done === 0 ? 1 : 0);
@@ -145,6 +152,7 @@ export async function loadRun({ generator, server, fixturePath, clients, seconds
     reqPerSec: summary.reqPerSec,
     done: summary.done,
     errors,
+    cpuUsPerRequest,
     p50Ms: latency.p50Ms,
     p99Ms: latency.p99Ms,
     maxMs: latency.maxMs,

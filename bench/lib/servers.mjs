@@ -55,17 +55,17 @@ function lastJsonLineWith(text, key) {
 
 /**
  * Starts a server and waits for its health path to answer 200.
- * kind: 'ours' | 'baseline'; returns {kind, child, pid, port, metricsPort?, logPath, coldStartMs}.
+ * kind: 'ours' | 'baseline' (or another script printing `{"listening":PORT}`, given as `script`); returns {kind, child, pid, port, metricsPort?, logPath, coldStartMs}.
  */
-export async function startServer({ kind, certDir, tmpDir, cpu, extraArgs = [], nodeArgs = [], timeoutMs = 15000 }) {
+export async function startServer({ kind, certDir, tmpDir, cpu, extraArgs = [], nodeArgs = [], timeoutMs = 15000, knownPort, script }) {
   const ca = readFileSync(join(certDir, 'ca.crt'));
   const logPath = join(tmpDir, `${kind}-${process.hrtime.bigint()}.log`);
   const fd = openSync(logPath, 'a');
   const tls = ['--tls-cert', join(certDir, 'tls.crt'), '--tls-key', join(certDir, 'tls.key')];
   const args =
     kind === 'ours'
-      ? [...nodeArgs, MAIN, 'serve', '--host', '127.0.0.1', '--port', '0', '--metrics-port', '0', '--log-level', 'info', '--drain-seconds', '0', ...tls, ...extraArgs]
-      : [...nodeArgs, BASELINE, '--host', '127.0.0.1', '--port', '0', ...tls, ...extraArgs];
+      ? [...nodeArgs, MAIN, 'serve', '--host', '127.0.0.1', '--port', String(knownPort ?? 0), '--metrics-port', '0', '--log-level', 'info', '--drain-seconds', '0', ...tls, ...extraArgs]
+      : [...nodeArgs, script ?? BASELINE, '--host', '127.0.0.1', '--port', '0', ...tls, ...extraArgs];
   const [command, argv] = pinned(cpu, process.execPath, args);
   const t0 = performance.now();
   const child = start(command, argv, {
@@ -74,7 +74,8 @@ export async function startServer({ kind, certDir, tmpDir, cpu, extraArgs = [], 
   });
   closeSync(fd);
   const healthPath = kind === 'ours' ? '/readyz' : '/healthz';
-  let port;
+  // knownPort: for log levels above info, where no "listening" line tells the port (experiments only).
+  let port = knownPort;
   let metricsPort;
   const deadline = t0 + timeoutMs;
   while (performance.now() < deadline) {
@@ -105,6 +106,19 @@ export async function startServer({ kind, certDir, tmpDir, cpu, extraArgs = [], 
   }
   child.kill('SIGKILL');
   throw new Error(`${kind} server not ready within ${timeoutMs} ms`);
+}
+
+/** A port that was free a moment ago (for knownPort). */
+export async function freePort() {
+  const { createServer } = await import('node:net');
+  return new Promise((resolve, reject) => {
+    const probe = createServer();
+    probe.once('error', reject);
+    probe.listen(0, '127.0.0.1', () => {
+      const { port } = probe.address();
+      probe.close(() => resolve(port));
+    });
+  });
 }
 
 /** Empties a server's log file between runs (it was opened for appending, so the writer follows). */
