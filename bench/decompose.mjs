@@ -53,11 +53,12 @@ async function main() {
   }
   for (const [, server] of servers) await stop(server.child);
   console.log(`\nmedian CPU µs/request (load average now ${loadAverage()})`);
-  let previous;
-  for (const [name, xs] of Object.entries(cpu)) {
-    const median = xs.sort((a, b) => a - b)[1];
-    console.log(`  ${name.padEnd(12)} ${median.toFixed(0).padStart(5)}${previous === undefined ? '' : `  (+${(median - previous).toFixed(0)})`}`);
-    previous = median;
+  const medians = Object.fromEntries(Object.entries(cpu).map(([name, xs]) => [name, xs.sort((a, b) => a - b)[1]]));
+  const layer = { fastify: 'baseline', 'fastify+log': 'fastify', 'ours-silent': 'fastify', ours: 'ours-silent' };
+  for (const [name, median] of Object.entries(medians)) {
+    const below = layer[name];
+    const delta = below === undefined ? '' : `  +${(median - medians[below]).toFixed(0)} over ${below}`;
+    console.log(`  ${name.padEnd(12)} ${median.toFixed(0).padStart(5)}  (${(median / medians.baseline).toFixed(2)}× baseline)${delta}`);
   }
 }
 
