@@ -19,6 +19,8 @@ import {
   type LoadedKubeConfig,
 } from '../cluster/client.js';
 import type { ClusterFactsSource } from '../cluster/cluster-facts.js';
+import type { EnsureOutcome } from '../cluster/certificate-secret.js';
+import type { SelfManagedDeps } from '../cluster/self-managed.js';
 
 export interface ServeIo {
   stdout: NodeJS.WritableStream;
@@ -36,6 +38,13 @@ const EXIT_USAGE = 2;
 
 const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
 
+const DEFAULT_TLS_SECRET = 'sidecar-injector-tls';
+const DEFAULT_WEBHOOK_CONFIG = 'sidecar-injector';
+const DEFAULT_SERVICE = 'sidecar-injector';
+// Object names: a Secret or webhook configuration is an RFC 1123 subdomain, a Service an RFC 1035 label.
+const DNS_1123_SUBDOMAIN = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$/;
+const DNS_1035_LABEL = /^[a-z]([-a-z0-9]{0,61}[a-z0-9])?$/;
+
 export const SERVE_USAGE = `Usage: sidecar-injector serve [options]
 
 Serves the mutating admission webhook over HTTPS (POST /mutate, GET /healthz, GET /readyz) and Prometheus
@@ -46,8 +55,15 @@ Options:
   --host HOST            address to bind (default 0.0.0.0); the metrics listener binds it too
   --port PORT            HTTPS port (default 8443; 0 = a random free port)
   --metrics-port PORT    plain-HTTP metrics port (default 9090; 0 = a random free port)
-  --tls-cert FILE        PEM serving certificate (default certs/tls.crt)
+  --tls-cert FILE        PEM serving certificate (default certs/tls.crt); reloaded when it changes (new
+                         handshakes get the new one, open connections keep theirs)
   --tls-key FILE         PEM private key (default certs/tls.key)
+  --self-managed-certs   keep a CA and serving certificate in the Secret --tls-secret instead (created when
+                         missing, renewed at 2/3 of its life, watched by every replica) and the CA in the caBundle
+                         of --webhook-config; needs cluster access. --tls-cert/--tls-key are then not read
+  --tls-secret NAME      that Secret, in the injector's namespace (default ${DEFAULT_TLS_SECRET})
+  --webhook-config NAME  that MutatingWebhookConfiguration (default ${DEFAULT_WEBHOOK_CONFIG})
+  --service NAME         the Service the certificate is for, in the injector's namespace (default ${DEFAULT_SERVICE})
   --config FILE          YAML configuration, reloaded when it changes (default: built-in defaults)
   --drain-seconds N      how long to keep answering after SIGTERM (default 5)
   --log-level LEVEL      ${LOG_LEVELS.join(', ')} (default info)
@@ -70,6 +86,10 @@ const OPTIONS = {
   'metrics-port': { type: 'string', default: '9090' },
   'tls-cert': { type: 'string', default: 'certs/tls.crt' },
   'tls-key': { type: 'string', default: 'certs/tls.key' },
+  'self-managed-certs': { type: 'boolean', default: false },
+  'tls-secret': { type: 'string', default: DEFAULT_TLS_SECRET },
+  'webhook-config': { type: 'string', default: DEFAULT_WEBHOOK_CONFIG },
+  service: { type: 'string', default: DEFAULT_SERVICE },
   config: { type: 'string' },
   'drain-seconds': { type: 'string', default: '5' },
   'log-level': { type: 'string', default: 'info' },
@@ -84,6 +104,10 @@ export interface ServeFlags {
   metricsPort: number;
   tlsCert: string;
   tlsKey: string;
+  selfManagedCerts: boolean;
+  tlsSecret: string;
+  webhookConfig: string;
+  service: string;
   config?: string;
   drainSeconds: number;
   logLevel: string;
@@ -123,12 +147,28 @@ export function parseServeFlags(argv: string[]): ServeFlags {
     throw new UsageError(`--cluster must be one of ${CLUSTER_MODES.join(', ')}, got "${values.cluster}"`);
   }
   if (values.kubeconfig !== undefined && values.kubeconfig.trim() === '') throw new UsageError('--kubeconfig must not be empty');
+  for (const flag of ['tls-secret', 'webhook-config'] as const) {
+    const name = values[flag];
+    if (name.length > 253 || !DNS_1123_SUBDOMAIN.test(name)) {
+      throw new UsageError(`--${flag} must be a Kubernetes object name (lowercase RFC 1123 subdomain), got "${name}"`);
+    }
+  }
+  if (!DNS_1035_LABEL.test(values.service)) {
+    throw new UsageError(`--service must be a Service name (lowercase RFC 1035 label), got "${values.service}"`);
+  }
+  if (values['self-managed-certs'] && cluster === 'off') {
+    throw new UsageError('--self-managed-certs needs cluster access: it cannot be combined with --cluster off');
+  }
   return {
     host: values.host,
     port: portFlag('port', values.port),
     metricsPort: portFlag('metrics-port', values['metrics-port']),
     tlsCert: values['tls-cert'],
     tlsKey: values['tls-key'],
+    selfManagedCerts: values['self-managed-certs'],
+    tlsSecret: values['tls-secret'],
+    webhookConfig: values['webhook-config'],
+    service: values.service,
     ...(values.config === undefined ? {} : { config: values.config }),
     drainSeconds,
     logLevel,
@@ -193,16 +233,19 @@ export async function runServe(argv: string[], io: ServeIo): Promise<number> {
   const podNamespace = io.env.POD_NAMESPACE?.trim();
   const injectorNamespace = podNamespace === undefined || podNamespace === '' ? DEFAULT_INJECTOR_NAMESPACE : podNamespace;
 
-  let cert: string;
-  let key: string;
-  try {
-    cert = await readPem('--tls-cert', flags.tlsCert);
-    key = await readPem('--tls-key', flags.tlsKey);
-  } catch (err) {
-    return fail(oneLine(err));
+  // The serving pair: from the files, or (self-managed) from the Secret once cluster access is settled below.
+  let cert = '';
+  let key = '';
+  if (!flags.selfManagedCerts) {
+    try {
+      cert = await readPem('--tls-cert', flags.tlsCert);
+      key = await readPem('--tls-key', flags.tlsKey);
+    } catch (err) {
+      return fail(oneLine(err));
+    }
+    const problem = tlsPairProblem(cert, key, flags);
+    if (problem !== undefined) return fail(problem);
   }
-  const problem = tlsPairProblem(cert, key, flags);
-  if (problem !== undefined) return fail(problem);
 
   // Loaded only when asked for: the config module and its YAML parser stay out of a default start.
   let initialConfig: InjectorConfig = defaultConfig();
@@ -229,6 +272,31 @@ export async function runServe(argv: string[], io: ServeIo): Promise<number> {
     kubeConfig = await loadKubeConfig(access.source);
     if (!kubeConfig.ok) return fail(kubeConfig.error);
   }
+  // Self-managed: the Secret is read or created (and renewed if due) before listening, so the server never
+  // listens, and /readyz never answers, without a certificate in force.
+  let selfManaged: { deps: SelfManagedDeps; initial: EnsureOutcome } | undefined;
+  if (flags.selfManagedCerts) {
+    if (kubeConfig?.ok !== true) {
+      return fail(`--self-managed-certs needs cluster access: ${'why' in access ? access.why : 'none configured'}`);
+    }
+    const { bootstrapCertificates, connectSelfManagedCertificates } = await import('../cluster/self-managed.js');
+    try {
+      const deps = await connectSelfManagedCertificates({
+        kubeConfig: kubeConfig.kubeConfig,
+        namespace: injectorNamespace,
+        secretName: flags.tlsSecret,
+        webhookConfigName: flags.webhookConfig,
+        service: flags.service,
+      });
+      const initial = await bootstrapCertificates(deps);
+      cert = initial.stored.tlsCert ?? '';
+      key = initial.stored.tlsKey ?? '';
+      selfManaged = { deps, initial };
+    } catch (err) {
+      return fail(`cannot get or create the certificate Secret ${injectorNamespace}/${flags.tlsSecret}: ${oneLine(err)}`);
+    }
+  }
+
   // Set once the watches start (right after the listener opens); until they have synced /readyz is 503.
   let clusterFacts: ClusterFactsSource | undefined;
   const clusterOptions =
@@ -247,6 +315,7 @@ export async function runServe(argv: string[], io: ServeIo): Promise<number> {
   // Signals are caught from before the listener opens: a SIGTERM during start-up still means a clean stop.
   let running: RunningServer | undefined;
   let closeWatcher = (): void => {};
+  let closeCertificates = (): void => {};
   let signalled: NodeJS.Signals | undefined;
   let signals = 0;
   let settle: (code: number) => void = () => {};
@@ -316,6 +385,40 @@ export async function runServe(argv: string[], io: ServeIo): Promise<number> {
     log.info({ cluster: 'off', why: access.why }, 'cluster access');
   }
 
+  {
+    // Certificate rotation: new handshakes get the new pair, open connections keep theirs.
+    const { createCertificateSwitch, reloadCertificateFiles, secureContextTarget } = await import('../tls/reload.js');
+    const { registerCertificateMetrics } = await import('../tls/metrics.js');
+    const certificateLog = log.child({ component: 'tls' });
+    const metrics = registerCertificateMetrics(running.metrics.registry);
+    if (selfManaged === undefined) {
+      const reload = reloadCertificateFiles({
+        server: running.app.server,
+        files: { cert: flags.tlsCert, key: flags.tlsKey },
+        initial: { cert, key },
+        log: certificateLog,
+        metrics,
+      });
+      closeCertificates = () => reload.close();
+    } else {
+      const target = secureContextTarget(running.app.server);
+      if (target === undefined) throw new Error('unreachable: the webhook listener always has TLS');
+      const { runSelfManagedCertificates } = await import('../cluster/self-managed.js');
+      const { deps, initial } = selfManaged;
+      certificateLog.info(
+        { secret: `${injectorNamespace}/${flags.tlsSecret}`, action: initial.action, reason: initial.reason },
+        'self-managed certificates',
+      );
+      const controller = runSelfManagedCertificates({
+        ...deps,
+        initial,
+        log: certificateLog,
+        certificates: createCertificateSwitch({ target, initial: { cert, key }, log: certificateLog, metrics }),
+      });
+      closeCertificates = () => controller.close();
+    }
+  }
+
   if (flags.config !== undefined) {
     const { watchConfigFile } = await import('../config/watch.js');
     const path = flags.config;
@@ -330,6 +433,7 @@ export async function runServe(argv: string[], io: ServeIo): Promise<number> {
   if (signalled !== undefined) stop(running, signalled);
   const code = await stopped;
   closeWatcher();
+  closeCertificates();
   await clusterFacts?.close();
   removeSignalHandlers();
   return code;

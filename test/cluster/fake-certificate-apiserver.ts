@@ -120,6 +120,7 @@ export class FakeCertificateApiServer {
     const url = new URL(req.url ?? '/', 'http://fake');
     const contentType = req.headers['content-type'] ?? '';
     this.requests.push(`${req.method ?? ''} ${url.pathname}${url.search} ${contentType}`.trim());
+    if (this.clusterFacts(req, res, url)) return;
     const collection = /^\/api\/v1\/namespaces\/([^/]+)\/secrets$/.exec(url.pathname);
     if (collection !== null) {
       const namespace = decodeURIComponent(collection[1] ?? '');
@@ -199,6 +200,32 @@ export class FakeCertificateApiServer {
       }
     }
     this.status(res, 404, 'NotFound', 'the server could not find the requested resource');
+  }
+
+  /**
+   * Just enough for `serve`'s cluster facts to start and sync when the process runs against this fake: the
+   * version, and empty lists and quiet watches of namespaces and nodes.
+   */
+  private clusterFacts(req: IncomingMessage, res: ServerResponse, url: URL): boolean {
+    if (req.method !== 'GET') return false;
+    if (url.pathname === '/version') {
+      this.json(res, 200, { major: '1', minor: '33', gitVersion: 'v1.33.1', platform: 'linux/amd64' });
+      return true;
+    }
+    const kind = /^\/api\/v1\/(namespaces|nodes)$/.exec(url.pathname)?.[1];
+    if (kind === undefined) return false;
+    if (url.searchParams.get('watch') === 'true') {
+      res.writeHead(200, { 'content-type': 'application/json', 'transfer-encoding': 'chunked' });
+      res.flushHeaders();
+      return true;
+    }
+    this.json(res, 200, {
+      apiVersion: 'v1',
+      kind: kind === 'namespaces' ? 'NamespaceList' : 'NodeList',
+      metadata: { resourceVersion: String(this.rv) },
+      items: [],
+    });
+    return true;
   }
 
   private watch(res: ServerResponse, namespace: string, query: URLSearchParams): void {
