@@ -276,6 +276,7 @@ export async function startClusterFacts(options: ClusterFactsOptions): Promise<C
     if (name === '') throw new Error('the admission request names no namespace');
     let read = reads.get(name);
     if (read === undefined) {
+      log.debug({ namespace: name }, 'cluster: namespace not in the cache yet, reading it');
       read = core
         .readNamespace({ name })
         .then(
