@@ -60,6 +60,12 @@ typecheck: install
 test: install build typecheck test-tools
 	$(NODE) node_modules/vitest/vitest.mjs run
 
+# Through a real kube-apiserver: KUBEBUILDER_ASSETS="$$(setup-envtest use 1.23 -p path)" make e2e, or
+# USE_EXISTING_CLUSTER=true with KUBECONFIG (a disposable cluster). Without either the suite says it skipped.
+.PHONY: e2e
+e2e: install build
+	$(NODE) node_modules/vitest/vitest.mjs run test/e2e
+
 # Performance against a bare node:https baseline (bench/README.md); h2load comes from Debian's nghttp2-client.
 .PHONY: bench soak
 bench: install build

@@ -93,7 +93,7 @@ function findBinaries(env: NodeJS.ProcessEnv): Binaries | string {
 
 function existingKubeconfig(env: NodeJS.ProcessEnv): string | undefined {
   const fromEnv = (env.KUBECONFIG ?? '').split(delimiter).filter((p) => p !== '');
-  const candidates = fromEnv.length > 0 ? fromEnv : [join(homedir(), '.kube', 'config')];
+  const candidates = fromEnv.length > 0 ? fromEnv : [join(env.HOME ?? homedir(), '.kube', 'config')];
   return candidates.find((p) => existsSync(p));
 }
 
@@ -133,8 +133,8 @@ export function freePort(): Promise<number> {
 }
 
 /** Whether `binary --help` mentions `--flag` (envtest's process.CheckFlag). */
-function supportsFlag(binary: string, flag: string): boolean {
-  const result = spawnSync(binary, ['--help'], { encoding: 'utf8', timeout: 30_000 });
+function supportsFlag(binary: string, flag: string, env: NodeJS.ProcessEnv): boolean {
+  const result = spawnSync(binary, ['--help'], { encoding: 'utf8', timeout: 30_000, env });
   return `${result.stdout ?? ''}${result.stderr ?? ''}`.includes(`--${flag}`);
 }
 
@@ -158,7 +158,9 @@ function installExitHook(): void {
 
 interface Managed {
   child: ChildProcess;
+  /** Resolves once the process has exited and its output is read to the end. */
   exited: Promise<void>;
+  dead(): boolean;
   tail(): string;
 }
 
@@ -175,23 +177,27 @@ function startProcess(name: string, binary: string, args: string[], env: NodeJS.
   };
   child.stdout?.on('data', collect);
   child.stderr?.on('data', collect);
+  let dead = false;
   const exited = new Promise<void>((resolve) => {
-    child.once('exit', () => {
+    // 'close', not 'exit': the last lines it printed (why it died) are read by then.
+    child.once('close', () => {
+      dead = true;
       liveChildren.delete(child);
       resolve();
     });
     child.once('error', (err) => {
       lines.push(`${name}: cannot start ${binary}: ${err.message}`);
+      dead = true;
       liveChildren.delete(child);
       resolve();
     });
   });
-  return { child, exited, tail: () => lines.join('\n') };
+  return { child, exited, dead: () => dead, tail: () => lines.join('\n') };
 }
 
 async function stopProcess(managed: Managed): Promise<void> {
   const { child } = managed;
-  if (child.exitCode !== null || child.signalCode !== null || child.pid === undefined) return;
+  if (managed.dead() || child.pid === undefined) return;
   child.kill('SIGTERM');
   const timer = setTimeout(() => child.kill('SIGKILL'), STOP_TIMEOUT_MS);
   await managed.exited;
@@ -209,7 +215,7 @@ interface Probe {
 
 function get(url: string, tls?: { ca: string; cert: string; key: string }): Promise<Probe> {
   return new Promise((resolve, reject) => {
-    const options = { method: 'GET', timeout: 5_000, ...(tls === undefined ? {} : { ...tls, servername: 'localhost' }) };
+    const options = { method: 'GET', timeout: 5_000, ...tls };
     const req = (url.startsWith('https:') ? httpsRequest : httpRequest)(url, options, (res) => {
       let body = '';
       res.setEncoding('utf8');
@@ -232,7 +238,7 @@ async function waitUntil(
 ): Promise<void> {
   let detail = 'no answer yet';
   while (Date.now() < deadline) {
-    const dead = processes.find((p) => p.child.exitCode !== null || p.child.signalCode !== null);
+    const dead = processes.find((p) => p.dead());
     if (dead !== undefined) {
       throw new Error(`${what}: a process exited early (code ${dead.child.exitCode}, signal ${dead.child.signalCode})\n${dead.tail()}`);
     }
@@ -393,8 +399,8 @@ async function startControlPlane(binaries: Binaries, env: NodeJS.ProcessEnv): Pr
       etcdPort: await freePort(),
       etcdPeerPort: await freePort(),
       apiserverPort: await freePort(),
-      etcdNoFsync: supportsFlag(binaries.etcd, 'unsafe-no-fsync'),
-      apiserverInsecurePortFlag: supportsFlag(binaries.apiserver, 'insecure-port'),
+      etcdNoFsync: supportsFlag(binaries.etcd, 'unsafe-no-fsync', env),
+      apiserverInsecurePortFlag: supportsFlag(binaries.apiserver, 'insecure-port', env),
     };
     const extra = (env.E2E_APISERVER_ARGS ?? '').split(/\s+/).filter((a) => a !== '');
     const args = controlPlaneArgs(layout, extra);
