@@ -110,7 +110,12 @@ function serverUrl(host: string, port: string): string {
  * context, no cluster) come back as values with a one-line reason, for serve to print before it exits.
  */
 export async function loadKubeConfig(source: KubeConfigSource): Promise<LoadedKubeConfig> {
-  const k8s = await import('@kubernetes/client-node');
+  let k8s: typeof import('@kubernetes/client-node');
+  try {
+    k8s = await import('@kubernetes/client-node');
+  } catch (err) {
+    return { ok: false, error: `cannot load @kubernetes/client-node: ${oneLine(err)}` };
+  }
   const kubeConfig = new k8s.KubeConfig();
   try {
     if (source.kind === 'in-cluster') {

@@ -29,8 +29,10 @@ function cleanEnv(extra: Record<string, string> = {}): NodeJS.ProcessEnv {
   return env;
 }
 
-function serve(args: string[], env: NodeJS.ProcessEnv = cleanEnv()): Served {
-  const child = spawn(process.execPath, [join(repoRoot, 'dist', 'main.js'), 'serve', ...args], { cwd: repoRoot, env });
+const FORBID_CLIENT_NODE = join(repoRoot, 'test', 'cluster', 'support', 'forbid-client-node.mjs');
+
+function serve(args: string[], env: NodeJS.ProcessEnv = cleanEnv(), nodeFlags: string[] = []): Served {
+  const child = spawn(process.execPath, [...nodeFlags, join(repoRoot, 'dist', 'main.js'), 'serve', ...args], { cwd: repoRoot, env });
   children.push(child);
   const lines: Record<string, unknown>[] = [];
   let rest = '';
@@ -94,12 +96,30 @@ describe('serve --cluster', () => {
     expect(served.stderr()).toMatch(message);
   });
 
-  it('auto outside a cluster is off, and says so', async () => {
-    const served = serve(['--host', '127.0.0.1', '--port', '0', '--metrics-port', '0', '--drain-seconds', '0', ...tlsFlags]);
+  it('auto outside a cluster is off, says so, and never loads @kubernetes/client-node', async () => {
+    const served = serve(
+      ['--host', '127.0.0.1', '--port', '0', '--metrics-port', '0', '--drain-seconds', '0', ...tlsFlags],
+      cleanEnv(),
+      ['--import', FORBID_CLIENT_NODE],
+    );
     const line = await served.waitForLine((l) => l.msg === 'cluster access');
     expect(line).toMatchObject({ cluster: 'off', why: expect.stringContaining('not in a cluster') as string });
+    const port = (await served.waitForLine((l) => l.msg === 'listening')).port as number;
+    const answer = JSON.parse((await send({ port, body: loadFixture('create-pod.json').text })).body) as AdmissionAnswer;
+    expect(answer.response.patchType).toBe('JSONPatch');
+    expect((await send({ port, method: 'GET', path: '/readyz', headers: {} })).status).toBe(200);
     served.child.kill('SIGTERM');
     expect(await served.exited).toBe(0);
+    expect(served.stderr()).toBe('');
+  });
+
+  it('the guard in the test above works: with a kubeconfig the same process cannot start', async () => {
+    const served = serve(['--port', '0', '--metrics-port', '0', '--kubeconfig', join(dir, 'tls.crt'), ...tlsFlags], cleanEnv(), [
+      '--import',
+      FORBID_CLIENT_NODE,
+    ]);
+    expect(await served.exited).toBe(1);
+    expect(served.stderr()).toMatch(/cannot load @kubernetes\/client-node: @kubernetes\/client-node is forbidden/);
   });
 
   describe('with a kubeconfig (fake API server)', () => {
