@@ -385,6 +385,17 @@ export async function runServe(argv: string[], io: ServeIo): Promise<number> {
     log.info({ cluster: 'off', why: access.why }, 'cluster access');
   }
 
+  if (flags.config !== undefined) {
+    const { watchConfigFile } = await import('../config/watch.js');
+    const path = flags.config;
+    const watcher = watchConfigFile(path, initialConfig, {
+      onReload: () => log.info({ config: path }, 'configuration reloaded'),
+      onError: (error) => log.warn({ config: path, error }, 'configuration not reloaded: the previous one stays in force'),
+    });
+    currentConfig = watcher.current;
+    closeWatcher = () => watcher.close();
+  }
+
   {
     // Certificate rotation: new handshakes get the new pair, open connections keep theirs.
     const { createCertificateSwitch, reloadCertificateFiles, secureContextTarget } = await import('../tls/reload.js');
@@ -417,17 +428,6 @@ export async function runServe(argv: string[], io: ServeIo): Promise<number> {
       });
       closeCertificates = () => controller.close();
     }
-  }
-
-  if (flags.config !== undefined) {
-    const { watchConfigFile } = await import('../config/watch.js');
-    const path = flags.config;
-    const watcher = watchConfigFile(path, initialConfig, {
-      onReload: () => log.info({ config: path }, 'configuration reloaded'),
-      onError: (error) => log.warn({ config: path, error }, 'configuration not reloaded: the previous one stays in force'),
-    });
-    currentConfig = watcher.current;
-    closeWatcher = () => watcher.close();
   }
 
   if (signalled !== undefined) stop(running, signalled);
