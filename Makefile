@@ -75,6 +75,12 @@ bench: install build
 soak: install build
 	$(NODE) bench/soak.mjs
 
+# Fuzz the HTTP layer and the engine with 100k generated cases (the test suite runs a few thousand);
+# FUZZ_SEED=<n> replays a run. Prints case counts per property.
+.PHONY: fuzz
+fuzz: install build
+	FUZZ_RUNS=100000 $(NODE) node_modules/vitest/vitest.mjs run test/fuzz
+
 
 
 
