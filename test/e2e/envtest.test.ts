@@ -143,6 +143,21 @@ describe('envtest plumbing (stand-in binaries)', () => {
     });
   });
 
+  it('takes a KUBECONFIG variable naming a file as the cluster to test against, unless told otherwise', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'kubeconfig-'));
+    try {
+      const kubeconfig = join(dir, 'config');
+      writeFileSync(kubeconfig, 'apiVersion: v1\nkind: Config\n');
+      expect(e2eAvailability({ KUBECONFIG: kubeconfig })).toEqual({ available: true, reason: `existing cluster from ${kubeconfig}` });
+      expect(e2eAvailability({ KUBECONFIG: kubeconfig, USE_EXISTING_CLUSTER: 'false' }).available).toBe(false);
+      expect(e2eAvailability({ KUBECONFIG: join(dir, 'missing') }).available).toBe(false);
+      // Binaries named by KUBEBUILDER_ASSETS take precedence over a kubeconfig.
+      expect(e2eAvailability({ KUBECONFIG: kubeconfig, KUBEBUILDER_ASSETS: '/nonexistent' }).reason).toMatch(/not found/);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
   it('the flags envtest would pass', () => {
     const args = controlPlaneArgs(
       { dataDir: '/d', certDir: '/c', etcdPort: 1, etcdPeerPort: 2, apiserverPort: 3, etcdNoFsync: false, apiserverInsecurePortFlag: false },

@@ -14,8 +14,10 @@
  *    captures), which means every namespace needs its `default` ServiceAccount: `ensureNamespace` creates it (no
  *    controller-manager runs here).
  *
- * Existing cluster: only with USE_EXISTING_CLUSTER=true (envtest's switch), so `make test` never touches whatever
- * cluster KUBECONFIG happens to point at.
+ * Existing cluster: when KUBEBUILDER_ASSETS names no binaries and the KUBECONFIG variable points at a kubeconfig
+ * file, or with USE_EXISTING_CLUSTER=true (envtest's switch, which also accepts ~/.kube/config).
+ * USE_EXISTING_CLUSTER=false turns the existing cluster off even with KUBECONFIG set. The tests create
+ * namespaces named e2e-… and a webhook configuration of their own, and delete them afterwards.
  *
  * Ports are picked by listening on port 0; processes are stopped (TERM, then KILL) and temp dirs removed in stop(),
  * and again, synchronously, when the test process exits.
@@ -68,8 +70,7 @@ const LOG_TAIL_LINES = 200;
 
 const SKIP_MESSAGE =
   'skipped: set KUBEBUILDER_ASSETS to a directory with kube-apiserver and etcd (e.g. `setup-envtest use 1.23 -p path`), ' +
-  'or USE_EXISTING_CLUSTER=true with KUBECONFIG pointing at a disposable cluster whose API server can reach this ' +
-  'machine (E2E_WEBHOOK_HOST)';
+  'or KUBECONFIG to a disposable cluster whose API server can reach this machine (E2E_WEBHOOK_HOST)';
 
 function isExecutable(path: string): boolean {
   try {
@@ -98,7 +99,11 @@ function existingKubeconfig(env: NodeJS.ProcessEnv): string | undefined {
 }
 
 function useExistingCluster(env: NodeJS.ProcessEnv): boolean {
-  return (env.USE_EXISTING_CLUSTER ?? '').toLowerCase() === 'true';
+  const choice = (env.USE_EXISTING_CLUSTER ?? '').toLowerCase();
+  if (choice === 'true') return true;
+  if (choice === 'false' || (env.KUBEBUILDER_ASSETS ?? '').trim() !== '') return false;
+  // The KUBECONFIG variable (not a default ~/.kube/config) is taken as the request to test against that cluster.
+  return (env.KUBECONFIG ?? '').split(delimiter).some((p) => p !== '' && existsSync(p));
 }
 
 function kubectlOnPath(): string | undefined {

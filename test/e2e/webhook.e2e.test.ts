@@ -1,5 +1,5 @@
 /**
- * End to end through a real kube-apiserver (envtest, or USE_EXISTING_CLUSTER=true): the built server runs as a child
+ * End to end through a real kube-apiserver (envtest, or the cluster in KUBECONFIG): the built server runs as a child
  * process, registered with the shipped webhook entries (manifests/base) pointed at it by `clientConfig.url`, and
  * every assertion reads what the API server stored or returned. Skips, saying what to set, without binaries.
  *

@@ -25,10 +25,11 @@ interface Served {
 const children: ChildProcessWithoutNullStreams[] = [];
 
 function serve(args: string[]): Served {
-  const child = spawn(process.execPath, [join(repoRoot, 'dist', 'main.js'), 'serve', ...args], {
-    cwd: repoRoot,
-    env: { ...process.env, POD_NAMESPACE: 'sidecar-injector-test' },
-  });
+  // No cluster access, whatever the developer's shell holds: these tests are about the process, not the cluster.
+  const env: NodeJS.ProcessEnv = { ...process.env, POD_NAMESPACE: 'sidecar-injector-test' };
+  delete env.KUBECONFIG;
+  delete env.KUBERNETES_SERVICE_HOST;
+  const child = spawn(process.execPath, [join(repoRoot, 'dist', 'main.js'), 'serve', ...args], { cwd: repoRoot, env });
   children.push(child);
   const lines: Record<string, unknown>[] = [];
   const waiters: (() => void)[] = [];
