@@ -1,7 +1,7 @@
 /**
  * The cluster facts against a real kube-apiserver (the envtest convention, via test/e2e/envtest.ts): runs when
- * KUBEBUILDER_ASSETS names a directory with kube-apiserver and etcd, or with USE_EXISTING_CLUSTER=true and a
- * KUBECONFIG (a disposable cluster: this test creates and deletes namespaces and a Node object). Skipped
+ * KUBEBUILDER_ASSETS names a directory with kube-apiserver and etcd, or with a KUBECONFIG naming a cluster
+ * (a disposable cluster: this test creates and deletes namespaces and a Node object). Skipped
  * otherwise, with the reason in the suite's name.
  *
  * Everything it creates carries a random suffix; on an existing cluster the real nodes stay in the picture, so

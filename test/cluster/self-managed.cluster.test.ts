@@ -1,7 +1,7 @@
 /**
  * Self-managed certificates against a real kube-apiserver (the envtest convention, via test/e2e/envtest.ts): runs
- * when KUBEBUILDER_ASSETS names a directory with kube-apiserver and etcd, or with USE_EXISTING_CLUSTER=true and a
- * KUBECONFIG (a disposable cluster). Skipped otherwise, with the reason in the suite's name.
+ * when KUBEBUILDER_ASSETS names a directory with kube-apiserver and etcd, or with a KUBECONFIG naming a cluster
+ * (a disposable cluster). Skipped otherwise, with the reason in the suite's name.
  *
  * The replicas act as the injector's ServiceAccount (impersonated), with exactly the RBAC rules of
  * manifests/base/rbac.yaml, so this also proves those rules are enough: get-or-create, a watch by fieldSelector on
