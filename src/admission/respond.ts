@@ -3,7 +3,7 @@
  * and an outcome to log and count. Everything the engine needs beyond the request arrives in `deps`.
  */
 import { computeInjection } from '../core/engine.js';
-import type { InjectionContext, InjectionResult, InjectorConfig } from '../core/types.js';
+import type { InjectionContext, InjectionResult, InjectorConfig, PodSecurityLevel } from '../core/types.js';
 import type { AdmissionResponse, AdmissionReviewRequest, AdmissionReviewResponse } from './review.js';
 import { admissionWarnings, warningLine } from './warnings.js';
 
@@ -38,6 +38,8 @@ export interface AdmissionOutcome {
   warnings: string[];
   /** True when `failure: closed` turned our fault into a denial. */
   denied: boolean;
+  /** The Pod Security level that reduced the injected sidecar, when it did. */
+  reducedBy?: PodSecurityLevel;
 }
 
 export interface Admission {
@@ -167,6 +169,9 @@ export async function admit(review: AdmissionReviewRequest, deps: AdmissionDeps)
           patchOperations,
           warnings: result.warnings,
           denied: false,
+          ...(decision.action === 'inject' && result.status && result.status.reduced.length > 0
+            ? { reducedBy: result.status.podSecurityLevel }
+            : {}),
         };
   return { review: envelope(review, response), outcome };
 }

@@ -249,11 +249,13 @@ export async function runServe(argv: string[], io: ServeIo): Promise<number> {
 
   // Loaded only when asked for: the config module and its YAML parser stay out of a default start.
   let initialConfig: InjectorConfig = defaultConfig();
+  let initialConfigText = '';
   if (flags.config !== undefined) {
     const { loadConfigFile } = await import('../config/watch.js');
     const loaded = await loadConfigFile(flags.config);
     if (!loaded.ok) return fail(`invalid --config ${flags.config}: ${oneLine(loaded.error)}`);
     initialConfig = loaded.config;
+    initialConfigText = loaded.text;
   }
   // Replaced by the watcher's view once it runs; read per request.
   let currentConfig = (): InjectorConfig => initialConfig;
@@ -367,7 +369,24 @@ export async function runServe(argv: string[], io: ServeIo): Promise<number> {
     removeSignalHandlers();
     return fail(`cannot start: ${oneLine(err)}`);
   }
-  const { log } = running;
+  const { log, metrics } = running;
+  // Watching starts before the configuration line is logged: a change made after that line is never missed.
+  if (flags.config !== undefined) {
+    const { watchConfigFile } = await import('../config/watch.js');
+    const path = flags.config;
+    const watcher = watchConfigFile(path, { config: initialConfig, text: initialConfigText }, {
+      onReload: () => {
+        metrics.configReloads.inc({ result: 'ok' });
+        log.info({ config: path }, 'configuration reloaded');
+      },
+      onError: (error) => {
+        metrics.configReloads.inc({ result: 'failed' });
+        log.warn({ config: path, error }, 'configuration not reloaded: the previous one stays in force');
+      },
+    });
+    currentConfig = watcher.current;
+    closeWatcher = () => watcher.close();
+  }
   log.info({ injectorNamespace, config: flags.config ?? 'built-in defaults' }, 'configuration');
 
   if (access.on && kubeConfig?.ok === true) {
@@ -383,17 +402,6 @@ export async function runServe(argv: string[], io: ServeIo): Promise<number> {
     }
   } else if (!access.on) {
     log.info({ cluster: 'off', why: access.why }, 'cluster access');
-  }
-
-  if (flags.config !== undefined) {
-    const { watchConfigFile } = await import('../config/watch.js');
-    const path = flags.config;
-    const watcher = watchConfigFile(path, initialConfig, {
-      onReload: () => log.info({ config: path }, 'configuration reloaded'),
-      onError: (error) => log.warn({ config: path, error }, 'configuration not reloaded: the previous one stays in force'),
-    });
-    currentConfig = watcher.current;
-    closeWatcher = () => watcher.close();
   }
 
   {

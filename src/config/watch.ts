@@ -9,7 +9,10 @@ import { basename, dirname } from 'node:path';
 import type { InjectorConfig } from '../core/types.js';
 import { parseConfig, type ConfigResult } from './parse.js';
 
-export async function loadConfigFile(path: string): Promise<ConfigResult> {
+/** The config and the exact text it came from, so a watcher knows what "unchanged" means. */
+export type LoadedConfig = { ok: true; config: InjectorConfig; text: string } | { ok: false; error: string };
+
+export async function loadConfigFile(path: string): Promise<LoadedConfig> {
   let text: string;
   try {
     text = await readFile(path, 'utf8');
@@ -17,7 +20,8 @@ export async function loadConfigFile(path: string): Promise<ConfigResult> {
     const code = (error as NodeJS.ErrnoException).code ?? 'unreadable';
     return { ok: false, error: `cannot read ${path} (${code})` };
   }
-  return parseConfig(text);
+  const result: ConfigResult = parseConfig(text);
+  return result.ok ? { ...result, text } : result;
 }
 
 export interface ConfigReloadEvents {
@@ -38,15 +42,19 @@ export interface WatchOptions {
   pollMs?: number;
 }
 
+/**
+ * Watches from `initial` on: the caller has already loaded the file, and any text other than `initial.text` is a
+ * change — including one made between that load and the watch starting.
+ */
 export function watchConfigFile(
   path: string,
-  initial: InjectorConfig,
+  initial: { config: InjectorConfig; text: string },
   events: ConfigReloadEvents,
   options: WatchOptions = {},
 ): ConfigWatcher {
   const debounceMs = options.debounceMs ?? 100;
-  let current = initial;
-  let lastText: string | undefined;
+  let current = initial.config;
+  let lastText: string | undefined = initial.text;
   let timer: NodeJS.Timeout | undefined;
   let closed = false;
   let reading = Promise.resolve();
@@ -94,13 +102,8 @@ export function watchConfigFile(
   }
   const poll = setInterval(schedule, options.pollMs ?? 10_000);
   poll.unref();
-  // Record what is on disk now so an unchanged file does not count as a reload.
-  void readFile(path, 'utf8').then(
-    (text) => {
-      lastText ??= text;
-    },
-    () => undefined,
-  );
+  // A change made before the watch started is caught by this first read.
+  schedule();
 
   return {
     current: () => current,

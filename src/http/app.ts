@@ -220,6 +220,7 @@ export function buildApp(deps: AppDeps): App {
       const { review: answer, outcome } = await admit(review, deps.admission);
       const seconds = (now() - request.startedAt) / 1000;
       metrics.admissions.inc({ decision: outcome.decision, reason: outcome.reason });
+      if (outcome.reducedBy !== undefined) metrics.podSecurityReductions.inc({ level: outcome.reducedBy });
       metrics.duration.observe(seconds);
 
       const line = {

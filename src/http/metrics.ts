@@ -15,6 +15,10 @@ export interface AdmissionMetrics {
   inflight: Gauge;
   /** Requests answered with a 4xx before reaching the engine; label: code. */
   rejected: Counter<'code'>;
+  /** Injections whose sidecar the namespace's Pod Security level reduced; label: level. */
+  podSecurityReductions: Counter<'level'>;
+  /** Config file reloads; label: result (ok|failed). */
+  configReloads: Counter<'result'>;
 }
 
 // The engine answers in tens of microseconds for a typical pod: buckets start well below a millisecond.
@@ -51,7 +55,19 @@ export function createMetrics(options: MetricsOptions = {}): AdmissionMetrics {
     labelNames: ['code'] as const,
     registers: [registry],
   });
-  return { registry, admissions, duration, inflight, rejected };
+  const podSecurityReductions = new Counter({
+    name: 'sidecar_injector_pod_security_reductions_total',
+    help: 'Sidecars injected without some of their privileges because of the namespace Pod Security level',
+    labelNames: ['level'] as const,
+    registers: [registry],
+  });
+  const configReloads = new Counter({
+    name: 'sidecar_injector_config_reloads_total',
+    help: 'Reloads of the configuration file, by result (a failed one keeps the previous configuration)',
+    labelNames: ['result'] as const,
+    registers: [registry],
+  });
+  return { registry, admissions, duration, inflight, rejected, podSecurityReductions, configReloads };
 }
 
 export function recordAdmission(metrics: AdmissionMetrics, decision: AdmissionDecision, reason: string): void {

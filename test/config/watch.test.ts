@@ -34,10 +34,11 @@ function recorder(): Recorder & { onReload(c: InjectorConfig): void; onError(e: 
   return r;
 }
 
-function config(text: string): InjectorConfig {
+/** What the caller loaded before watching: the config and the exact text it came from. */
+function loaded(text: string): { config: InjectorConfig; text: string } {
   const result = parseConfig(text);
   if (!result.ok) throw new Error(result.error);
-  return result.config;
+  return { config: result.config, text };
 }
 
 /** Lays out a directory exactly as the kubelet's atomic writer does. */
@@ -62,7 +63,7 @@ describe('watchConfigFile', () => {
     dir = await mkdtemp(join(tmpdir(), 'cm-'));
     await kubeletVolume(dir, { 'config.yaml': 'sidecar: { image: "busybox:1.36.0" }\n' }, 1);
     const events = recorder();
-    watcher = watchConfigFile(join(dir, 'config.yaml'), config('sidecar: { image: "busybox:1.36.0" }'), events, { debounceMs: 20 });
+    watcher = watchConfigFile(join(dir, 'config.yaml'), loaded('sidecar: { image: "busybox:1.36.0" }\n'), events, { debounceMs: 20 });
 
     const reloaded = events.next();
     await kubeletVolume(dir, { 'config.yaml': 'sidecar: { image: "busybox:1.37.0" }\n' }, 2);
@@ -86,7 +87,7 @@ describe('watchConfigFile', () => {
     const path = join(dir, 'config.yaml');
     await writeFile(path, 'failure: open\n');
     const events = recorder();
-    watcher = watchConfigFile(path, config('failure: open'), events, { debounceMs: 20 });
+    watcher = watchConfigFile(path, loaded('failure: open\n'), events, { debounceMs: 20 });
 
     const reloaded = events.next();
     await writeFile(join(dir, '.config.yaml.tmp'), 'failure: closed\n');
@@ -100,5 +101,17 @@ describe('watchConfigFile', () => {
     expect(await rejected).toBe('error');
     expect(watcher.current().failure).toBe('closed');
     expect(events.reloads).toHaveLength(1);
+  });
+
+  it('reports a change made between loading the file and starting the watch', async () => {
+    dir = await mkdtemp(join(tmpdir(), 'cfg-'));
+    const path = join(dir, 'config.yaml');
+    const before = loaded('failure: open\n');
+    await writeFile(path, 'failure: closed\n');
+    const events = recorder();
+    const reloaded = events.next();
+    watcher = watchConfigFile(path, before, events, { debounceMs: 20 });
+    expect(await reloaded).toBe('reload');
+    expect(watcher.current().failure).toBe('closed');
   });
 });

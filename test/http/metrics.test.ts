@@ -56,6 +56,25 @@ describe('metrics', () => {
     expect(body).toContain('nodejs_eventloop_lag_seconds');
   });
 
+  it('counts sidecars reduced by Pod Security, by level', async () => {
+    const levels: Record<string, 'baseline' | 'restricted'> = { web: 'baseline', payments: 'restricted' };
+    const reducing = await startTestServer({ clusterFacts: (namespace) => ({ podSecurityLevel: levels[namespace] ?? 'privileged' }) });
+    try {
+      const fixture = loadFixture('create-pod.json');
+      for (const namespace of ['web', 'payments', 'payments', 'open']) {
+        const review = structuredClone(fixture.review);
+        review.request.namespace = namespace;
+        expect((await reducing.send({ body: JSON.stringify(review) })).status).toBe(200);
+      }
+      const body = await reducing.metrics.registry.metrics();
+      expect(body).toContain('sidecar_injector_pod_security_reductions_total{level="baseline"} 1');
+      expect(body).toContain('sidecar_injector_pod_security_reductions_total{level="restricted"} 2');
+      expect(body).not.toContain('sidecar_injector_pod_security_reductions_total{level="privileged"}');
+    } finally {
+      await reducing.close();
+    }
+  });
+
   it('serves only GET /metrics', async () => {
     expect((await get(metricsPort, '/')).status).toBe(404);
     const post = await get(metricsPort, '/metrics', 'POST');

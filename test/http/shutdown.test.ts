@@ -221,9 +221,11 @@ describe('serve as a process', () => {
     const configPath = join(certDir, 'config.yaml');
     writeFileSync(configPath, 'excludedNamespaces: [inject]\n');
     const served = serve(['--host', '127.0.0.1', '--port', '0', '--metrics-port', '0', '--drain-seconds', '0', '--config', configPath, ...tlsFlags()]);
-    const port = (await served.waitForLine((line) => line.msg === 'listening')).port as number;
+    const listening = await served.waitForLine((line) => line.msg === 'listening');
+    const port = listening.port as number;
     const ca = testCertificates().ca.cert;
     const patchOf = async (body: string) => (JSON.parse((await send({ port, ca, body })).body) as AdmissionAnswer).response.patch;
+    const metricsText = async (): Promise<string> => (await fetch(`http://127.0.0.1:${String(listening.metricsPort)}/metrics`)).text();
 
     expect(await patchOf(good.text)).toBeUndefined();
     const own = structuredClone(good.review);
@@ -236,6 +238,14 @@ describe('serve as a process', () => {
     await served.waitForLine((line) => line.msg === 'configuration reloaded');
     expect(await patchOf(good.text)).toBeTypeOf('string');
     expect(await patchOf(JSON.stringify(own))).toBeUndefined();
+    expect(await metricsText()).toContain('sidecar_injector_config_reloads_total{result="ok"} 1');
+
+    // An invalid file keeps the configuration in force, and says so.
+    writeFileSync(`${configPath}.tmp`, 'failure: sometimes\n');
+    renameSync(`${configPath}.tmp`, configPath);
+    await served.waitForLine((line) => line.msg === 'configuration not reloaded: the previous one stays in force');
+    expect(await patchOf(good.text)).toBeTypeOf('string');
+    expect(await metricsText()).toContain('sidecar_injector_config_reloads_total{result="failed"} 1');
 
     served.child.kill('SIGTERM');
     expect((await served.exited).code).toBe(0);
