@@ -1,0 +1,56 @@
+/** The pre-flight check refuses exactly the patches the API server would refuse, and broken promises. */
+import { describe, expect, it } from 'vitest';
+import { defaultConfig } from '../../src/core/defaults.js';
+import { computeInjection } from '../../src/core/engine.js';
+import { preflight } from '../../src/core/preflight.js';
+import type { InjectionStatus, PatchOperation, PodObject } from '../../src/core/types.js';
+
+const context = { operation: 'CREATE', namespace: 'apps', injectorNamespace: 'sidecar-injector' };
+
+function podWithoutVolumes(): PodObject {
+  return { apiVersion: 'v1', kind: 'Pod', metadata: { name: 'p' }, spec: { containers: [{ name: 'app', image: 'nginx:1.27.3' }] } };
+}
+
+function injected(pod: PodObject): { patch: PatchOperation[]; status: InjectionStatus } {
+  const result = computeInjection(pod, defaultConfig(), context);
+  return { patch: result.patch, status: result.status! };
+}
+
+describe('preflight', () => {
+  it('accepts the engine’s patch and leaves the original untouched', () => {
+    const pod = podWithoutVolumes();
+    const before = JSON.stringify(pod);
+    const { patch, status } = injected(pod);
+    const verdict = preflight(pod, patch, status);
+    expect(verdict.ok).toBe(true);
+    expect(JSON.stringify(pod)).toBe(before);
+  });
+
+  it.each([
+    ['appending to an absent array', { op: 'add', path: '/spec/volumes/-', value: { name: 'x', emptyDir: {} } }, /doc is missing path \/spec\/volumes\/-/],
+    ['an index past the end', { op: 'add', path: '/spec/containers/5', value: { name: 'x' } }, /index out of range/],
+    ['a missing parent object', { op: 'add', path: '/spec/nope/inner', value: 1 }, /doc is missing path/],
+    ['replacing what is absent', { op: 'replace', path: '/spec/hostPID', value: true }, /doc is missing path/],
+    ['a path without a leading slash', { op: 'add', path: 'spec', value: 1 }, /invalid path/],
+  ] as const)('refuses %s, as the API server would', (_what, bad, reason) => {
+    const pod = podWithoutVolumes();
+    const { patch, status } = injected(pod);
+    const verdict = preflight(pod, [...patch, bad as PatchOperation], status);
+    expect(verdict).toEqual({ ok: false, reason: expect.stringMatching(reason) });
+  });
+
+  it('refuses a patch that would leave two sidecars', () => {
+    const pod = podWithoutVolumes();
+    const { patch, status } = injected(pod);
+    const sidecar = patch.find((op) => op.path === '/spec/containers/-')!;
+    const verdict = preflight(pod, [...patch, sidecar], status);
+    expect(verdict).toEqual({ ok: false, reason: expect.stringMatching(/exactly one sidecar container, found 2/) });
+  });
+
+  it('refuses a status annotation that does not match what was done', () => {
+    const pod = podWithoutVolumes();
+    const { patch, status } = injected(pod);
+    const verdict = preflight(pod, patch, { ...status, mounted: [] });
+    expect(verdict).toEqual({ ok: false, reason: 'status annotation does not record what was done' });
+  });
+});
