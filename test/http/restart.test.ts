@@ -224,8 +224,7 @@ describe('graceful restart under load (rolling update)', () => {
       // The rolling update: the old replica gets SIGTERM, the replacement starts.
       const signalledAt = performance.now();
       a.child.kill('SIGTERM');
-      const cPromise = startReplica('c', certDir);
-      const c = await cPromise;
+      const c = await startReplica('c', certDir);
       const old = backends[0]!;
       backends.push(new Backend(c, ca));
 
