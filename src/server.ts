@@ -9,6 +9,7 @@
  *  3. then the listener closes, idle keep-alive sockets are closed, in-flight requests finish;
  *  4. the metrics listener closes; the caller exits 0.
  */
+import type { DestinationStream } from 'pino';
 import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { FastifyBaseLogger } from 'fastify';
@@ -27,7 +28,7 @@ export interface ServerOptions {
   drainSeconds: number;
   logLevel: string;
   /** Where log lines go (default stdout). */
-  logStream?: NodeJS.WritableStream;
+  logStream?: DestinationStream;
   injectorNamespace: string;
   config: () => InjectorConfig;
   clusterFacts?: (namespace: string) => ClusterFacts | Promise<ClusterFacts>;

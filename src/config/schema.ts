@@ -1,52 +1,74 @@
 /**
- * The config file's schema. Every key is optional: what the file leaves out keeps its default, so a ConfigMap
- * only has to say what it changes.
+ * The config file's schema (JSON Schema, checked with ajv) and its TypeScript shape. Every key is optional: what
+ * the file leaves out keeps its default, so a ConfigMap only has to say what it changes.
  */
-import Type, { type Static } from 'typebox';
+import type { Volume } from 'kubernetes-types/core/v1.js';
+import type { PodSecurityLevel } from '../core/types.js';
 
-const NonEmpty = Type.String({ minLength: 1 });
-const Quantity = Type.String({ minLength: 1, maxLength: 32 });
-const oneOf = <const T extends string[]>(...values: T) => Type.Union(values.map((v) => Type.Literal(v)));
+export interface ConfigFile {
+  sidecar?: {
+    name?: string;
+    image?: string;
+    command?: string[];
+    args?: string[];
+    resources?: { cpu?: string; memory?: string };
+    mountPath?: string;
+  };
+  appMountPath?: string;
+  volume?: { name?: string; source?: Omit<Volume, 'name'> };
+  shareProcessNamespace?: boolean;
+  nativeSidecar?: 'auto' | 'always' | 'never';
+  classicRunToCompletion?: 'skip' | 'inject';
+  excludedNamespaces?: string[];
+  allowedImages?: string[];
+  failure?: 'open' | 'closed';
+  podSecurity?: { defaultLevel?: PodSecurityLevel };
+}
 
-export const ConfigFileSchema = Type.Object(
-  {
-    sidecar: Type.Optional(
-      Type.Object(
-        {
-          name: Type.Optional(Type.String({ pattern: '^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$' })),
-          image: Type.Optional(NonEmpty),
-          command: Type.Optional(Type.Array(Type.String(), { minItems: 1 })),
-          args: Type.Optional(Type.Array(Type.String())),
-          resources: Type.Optional(
-            Type.Object({ cpu: Type.Optional(Quantity), memory: Type.Optional(Quantity) }, { additionalProperties: false }),
-          ),
-          mountPath: Type.Optional(NonEmpty),
+const DNS_LABEL = { type: 'string', pattern: '^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$' } as const;
+const NON_EMPTY = { type: 'string', minLength: 1 } as const;
+const QUANTITY = { type: 'string', minLength: 1, maxLength: 32 } as const;
+
+export const configFileSchema = {
+  type: 'object',
+  additionalProperties: false,
+  properties: {
+    sidecar: {
+      type: 'object',
+      additionalProperties: false,
+      properties: {
+        name: DNS_LABEL,
+        image: NON_EMPTY,
+        command: { type: 'array', items: { type: 'string' }, minItems: 1 },
+        args: { type: 'array', items: { type: 'string' } },
+        resources: {
+          type: 'object',
+          additionalProperties: false,
+          properties: { cpu: QUANTITY, memory: QUANTITY },
         },
-        { additionalProperties: false },
-      ),
-    ),
-    appMountPath: Type.Optional(NonEmpty),
-    volume: Type.Optional(
-      Type.Object(
-        {
-          name: Type.Optional(Type.String({ pattern: '^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$' })),
-          // Any Kubernetes volume source (`emptyDir: {medium: Memory}`, …); the API server validates its shape.
-          source: Type.Optional(Type.Record(Type.String(), Type.Unknown(), { minProperties: 1, maxProperties: 1 })),
-        },
-        { additionalProperties: false },
-      ),
-    ),
-    shareProcessNamespace: Type.Optional(Type.Boolean()),
-    nativeSidecar: Type.Optional(oneOf('auto', 'always', 'never')),
-    classicRunToCompletion: Type.Optional(oneOf('skip', 'inject')),
-    excludedNamespaces: Type.Optional(Type.Array(Type.String({ pattern: '^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$' }))),
-    allowedImages: Type.Optional(Type.Array(NonEmpty)),
-    failure: Type.Optional(oneOf('open', 'closed')),
-    podSecurity: Type.Optional(
-      Type.Object({ defaultLevel: Type.Optional(oneOf('privileged', 'baseline', 'restricted')) }, { additionalProperties: false }),
-    ),
+        mountPath: NON_EMPTY,
+      },
+    },
+    appMountPath: NON_EMPTY,
+    volume: {
+      type: 'object',
+      additionalProperties: false,
+      properties: {
+        name: DNS_LABEL,
+        // Any one Kubernetes volume source (`emptyDir: {medium: Memory}`, …); the API server validates its shape.
+        source: { type: 'object', minProperties: 1, maxProperties: 1 },
+      },
+    },
+    shareProcessNamespace: { type: 'boolean' },
+    nativeSidecar: { enum: ['auto', 'always', 'never'] },
+    classicRunToCompletion: { enum: ['skip', 'inject'] },
+    excludedNamespaces: { type: 'array', items: DNS_LABEL },
+    allowedImages: { type: 'array', items: NON_EMPTY },
+    failure: { enum: ['open', 'closed'] },
+    podSecurity: {
+      type: 'object',
+      additionalProperties: false,
+      properties: { defaultLevel: { enum: ['privileged', 'baseline', 'restricted'] } },
+    },
   },
-  { additionalProperties: false },
-);
-
-export type ConfigFile = Static<typeof ConfigFileSchema>;
+} as const;
