@@ -23,9 +23,11 @@ export function isInjectablePod(value: unknown): value is InjectablePod {
   if (!isContainerList(spec.containers) || spec.containers.length === 0) return false;
   if (spec.initContainers !== undefined && !isContainerList(spec.initContainers)) return false;
   if (spec.volumes !== undefined && !(Array.isArray(spec.volumes) && spec.volumes.every(isRecord))) return false;
+  if (spec.volumes !== undefined && !spec.volumes.every((v) => typeof v.name === 'string')) return false;
   for (const container of [...spec.containers, ...(spec.initContainers ?? [])]) {
-    const mounts: unknown = container.volumeMounts;
-    if (mounts !== undefined && !(Array.isArray(mounts) && mounts.every(isRecord))) return false;
+    // The API server calls mutating webhooks before it validates the pod: malformed mounts can reach us.
+    if (!isListOf(container.volumeMounts, (m) => typeof m.name === 'string' && typeof m.mountPath === 'string')) return false;
+    if (!isListOf(container.volumeDevices, (d) => typeof d.name === 'string' && typeof d.devicePath === 'string')) return false;
   }
   const metadata = value.metadata;
   if (metadata !== undefined) {
@@ -34,6 +36,11 @@ export function isInjectablePod(value: unknown): value is InjectablePod {
     if (metadata.labels !== undefined && !isStringMap(metadata.labels)) return false;
   }
   return true;
+}
+
+/** Absent, or an array of objects that each pass the check. */
+function isListOf(value: unknown, check: (item: Record<string, unknown>) => boolean): boolean {
+  return value === undefined || (Array.isArray(value) && value.every((item) => isRecord(item) && check(item)));
 }
 
 function isStringMap(value: unknown): value is Record<string, string> {

@@ -59,3 +59,14 @@ describe('engine edge cases', () => {
     expectInjectedInvariants(applyToCopy(template, result.patch));
   });
 });
+
+describe('malformed mounts (the API server validates only after mutating webhooks)', () => {
+  it.each([
+    ['mountPath absent', { name: 'x' }],
+    ['mountPath null', { name: 'x', mountPath: null }],
+    ['name an object', { name: { toString: null }, mountPath: '/pod-data' }],
+  ])('a mount with %s is "not a pod", never an exception', (_what, mount) => {
+    const pod = { spec: { containers: [{ name: 'app', image: 'nginx:1.27.3', volumeMounts: [mount] }] } };
+    expect(computeInjection(pod, defaultConfig(), context).decision).toEqual({ action: 'skip', reason: 'not-a-pod' });
+  });
+});
