@@ -40,6 +40,12 @@ export class Tally {
   private readonly counts = new Map<string, Map<string, number>>();
   private readonly started = new Map<string, number>();
   private readonly durations = new Map<string, number>();
+  private readonly notes = new Map<string, string[]>();
+
+  /** A remark printed after the property's counts (not a case). */
+  note(property: string, text: string): void {
+    this.notes.set(property, [...(this.notes.get(property) ?? []), text]);
+  }
 
   add(property: string, outcome: string): void {
     let counts = this.counts.get(property);
@@ -58,7 +64,8 @@ export class Tally {
       const total = [...counts.values()].reduce((a, b) => a + b, 0);
       const parts = [...counts].sort((a, b) => b[1] - a[1]).map(([outcome, n]) => `${outcome}=${n}`);
       const seconds = ((this.durations.get(property) ?? 0) / 1000).toFixed(1);
-      lines.push(`  ${property}: ${total} cases in ${seconds} s — ${parts.join(' ')}`);
+      const notes = this.notes.get(property) ?? [];
+      lines.push(`  ${property}: ${total} cases in ${seconds} s — ${parts.join(' ')}${notes.length > 0 ? `; ${notes.join('; ')}` : ''}`);
     }
     return lines.join('\n');
   }
