@@ -83,6 +83,16 @@ function oneLine(text: string, max = 200): string {
   return line.length <= max ? line : `${line.slice(0, max - 1)}…`;
 }
 
+/** The path as the router sees it: percent-decoded where that is valid. */
+function routedPath(url: string): string {
+  const path = pathOf(url);
+  try {
+    return decodeURIComponent(path);
+  } catch {
+    return path;
+  }
+}
+
 function pathOf(url: string): string {
   const index = url.indexOf('?');
   return index === -1 ? url : url.slice(0, index);
@@ -168,8 +178,19 @@ export function buildApp(deps: AppDeps): App {
     void reply.code(status).type('application/json').send({ error: reason });
   });
 
-  app.setNotFoundHandler((request, reply) => {
-    const path = pathOf(request.url);
+  // Path and method are judged before the body is read: a wrong route is a 404/405 whatever its body, and an
+  // unknown route's body is never parsed.
+  app.addHook('onRequest', (request, reply, done) => {
+    // A matched route (the router decodes the path: `/mutat%65` is `/mutate`) goes on to its handler.
+    if (request.routeOptions.url !== undefined) {
+      done();
+      return;
+    }
+    answerNoRoute(request, reply);
+  });
+
+  function answerNoRoute(request: FastifyRequest, reply: FastifyReply): void {
+    const path = routedPath(request.url);
     const allowed = Object.hasOwn(ROUTE_METHODS, path) ? ROUTE_METHODS[path] : undefined;
     const status = allowed === undefined ? 404 : 405;
     metrics.rejected.inc({ code: String(status) });
@@ -183,7 +204,9 @@ export function buildApp(deps: AppDeps): App {
       .code(405)
       .header('allow', allowed.join(', '))
       .send({ error: `method ${request.method} not allowed on ${path}: use ${allowed.join(' or ')}` });
-  });
+  }
+
+  app.setNotFoundHandler((request, reply) => answerNoRoute(request, reply));
 
   app.get('/healthz', { schema: { response: { 200: StatusBody } } }, async () => ({ status: 'ok' }));
 
