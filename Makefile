@@ -58,7 +58,7 @@ typecheck: install
 	$(NODE) node_modules/typescript/bin/tsc --noEmit -p .
 
 test: install build typecheck test-tools
-	$(NODE) node_modules/vitest/vitest.mjs run
+	$(NODE) node_modules/vitest/vitest.mjs run $(VITEST_FLAGS)
 
 # Through a real kube-apiserver: KUBEBUILDER_ASSETS="$$(setup-envtest use 1.23 -p path)" make e2e, or
 # USE_EXISTING_CLUSTER=true with KUBECONFIG (a disposable cluster). Without either the suite says it skipped.
