@@ -5,13 +5,13 @@ NPM ?= npm
 CERT_DIR ?= certs
 PORT ?= 8443
 METRICS_PORT ?= 9090
-IMAGE ?= sidecar-injector:dev
+IMAGE ?= sidecar-injector:0.1.0
 KUBECTL ?= kubectl
 OVERLAY ?= self-managed
 
 SOURCES := $(shell find src -name '*.ts' 2>/dev/null)
 
-.PHONY: all install build typecheck certs run test image clean help test-tools
+.PHONY: all install build typecheck certs run test image deploy undeploy clean help test-tools
 
 all: build
 
@@ -19,7 +19,10 @@ help:
 	@echo "make run     install, build, create dev certificates, serve on https://127.0.0.1:$(PORT)"
 	@echo "make test    install and run the whole test suite"
 	@echo "make certs   (re)create development certificates in $(CERT_DIR)/"
-	@echo "make image   build the container image with docker, podman or nerdctl"
+	@echo "make e2e     the cluster tests (KUBEBUILDER_ASSETS with kube-apiserver and etcd, or KUBECONFIG)"
+	@echo "make bench   load benchmark against a bare node:https baseline; make soak, make fuzz"
+	@echo "make image   build the container image with docker, podman or nerdctl (IMAGE=name:tag)"
+	@echo "make deploy  kubectl apply -k manifests/overlays/$(OVERLAY) (OVERLAY=cert-manager for cert-manager)"
 
 # Reinstall only when the manifest or the lock file changed since the last install.
 node_modules/.install-stamp: package.json package-lock.json
@@ -61,10 +64,10 @@ test: install build typecheck test-tools
 	$(NODE) node_modules/vitest/vitest.mjs run $(VITEST_FLAGS)
 
 # Through a real kube-apiserver: KUBEBUILDER_ASSETS="$$(setup-envtest use 1.23 -p path)" make e2e, or
-# USE_EXISTING_CLUSTER=true with KUBECONFIG (a disposable cluster). Without either the suite says it skipped.
+# KUBECONFIG naming a disposable cluster. Without either the suites say they skipped. (make test runs them too.)
 .PHONY: e2e
 e2e: install build
-	$(NODE) node_modules/vitest/vitest.mjs run test/e2e
+	$(NODE) node_modules/vitest/vitest.mjs run test/e2e .cluster.test.ts
 
 # Performance against a bare node:https baseline (bench/README.md); h2load comes from Debian's nghttp2-client.
 .PHONY: bench soak
@@ -81,15 +84,15 @@ soak: install build
 fuzz: install build
 	FUZZ_RUNS=100000 $(NODE) node_modules/vitest/vitest.mjs run test/fuzz
 
-
-
-
-
 image:
 	@engine=$$(command -v docker || command -v podman || command -v nerdctl) || { echo "no container engine (docker, podman, nerdctl) found"; exit 1; }; \
 		$$engine build -t $(IMAGE) .
 
+deploy:
+	$(KUBECTL) apply -k manifests/overlays/$(OVERLAY)
 
+undeploy:
+	$(KUBECTL) delete -k manifests/overlays/$(OVERLAY) --ignore-not-found
 
 clean:
 	rm -rf dist node_modules/.install-stamp
