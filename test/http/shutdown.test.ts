@@ -3,12 +3,13 @@
  * dist/ is built by test/global-setup.ts.
  */
 import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
-import { mkdtempSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, renameSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { Agent, request as httpsRequest } from 'node:https';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { writeCertificateFiles } from '../../src/tls/certificate-files.js';
+import { applyToCopy, sidecarOf } from '../support/pod-assertions.js';
 import { APISERVER_HEADERS, loadFixture, repoRoot, send, testCertificates, type AdmissionAnswer, type Reply } from './helpers.js';
 
 const good = loadFixture('create-pod.json');
@@ -249,6 +250,45 @@ describe('serve as a process', () => {
 
     served.child.kill('SIGTERM');
     expect((await served.exited).code).toBe(0);
+  });
+
+  it('--config in a ConfigMap volume: a kubelet ..data swap gives new requests the new sidecar; an invalid one keeps it', async () => {
+    // The layout the kubelet's atomic writer makes: config.yaml -> ..data/config.yaml, ..data -> ..<timestamp>.
+    const volume = mkdtempSync(join(tmpdir(), 'configmap-'));
+    const publish = (generation: number, text: string): void => {
+      const stamped = `..2026_11_25_00_00_0${generation}.000000000`;
+      mkdirSync(join(volume, stamped));
+      writeFileSync(join(volume, stamped, 'config.yaml'), text);
+      symlinkSync(stamped, join(volume, '..data_tmp'));
+      renameSync(join(volume, '..data_tmp'), join(volume, '..data'));
+    };
+    publish(1, 'sidecar: { image: "busybox:1.36.1" }\n');
+    symlinkSync(join('..data', 'config.yaml'), join(volume, 'config.yaml'));
+    try {
+      const served = serve(['--host', '127.0.0.1', '--port', '0', '--metrics-port', '0', '--drain-seconds', '0', '--config', join(volume, 'config.yaml'), ...tlsFlags()]);
+      const port = (await served.waitForLine((line) => line.msg === 'listening')).port as number;
+      const ca = testCertificates().ca.cert;
+      const sidecarImage = async (): Promise<string | undefined> => {
+        const answer = JSON.parse((await send({ port, ca, body: good.text })).body) as AdmissionAnswer;
+        const patch = JSON.parse(Buffer.from(answer.response.patch ?? '', 'base64').toString('utf8')) as [];
+        return sidecarOf(applyToCopy(good.review.request.object, patch)).image;
+      };
+      expect(await sidecarImage()).toBe('busybox:1.36.1');
+
+      publish(2, 'sidecar: { image: "busybox:1.37.0" }\n');
+      await served.waitForLine((line) => line.msg === 'configuration reloaded');
+      expect(await sidecarImage()).toBe('busybox:1.37.0');
+
+      publish(3, 'sidecar: { image: "busybox:latest" }\n');
+      const refused = await served.waitForLine((line) => line.msg === 'configuration not reloaded: the previous one stays in force');
+      expect(String(refused.error)).toMatch(/sidecar\.image: must be pinned/);
+      expect(await sidecarImage()).toBe('busybox:1.37.0');
+
+      served.child.kill('SIGTERM');
+      expect((await served.exited).code).toBe(0);
+    } finally {
+      rmSync(volume, { recursive: true, force: true });
+    }
   });
 
   it('an invalid --config exits 1 with one line', async () => {
