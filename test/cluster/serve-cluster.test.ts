@@ -2,7 +2,6 @@
  * `serve --cluster …` as a process (dist/main.js, built by test/global-setup.ts): the flags, start-up errors,
  * and the wiring of the cluster facts into /readyz and admissions, against the fake API server.
  */
-import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -10,56 +9,15 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { POD_SECURITY_ENFORCE_LABEL } from '../../src/cluster/facts.js';
 import { writeCertificateFiles } from '../../src/tls/certificate-files.js';
 import { decodePatch, loadFixture, repoRoot, send, testCertificates, type AdmissionAnswer } from '../http/helpers.js';
+import { killServedProcesses, serveEnv, spawnServe, type ServedProcess } from '../support/serve-process.js';
 import { FakeApiServer } from './fake-apiserver.js';
 
-interface Served {
-  child: ChildProcessWithoutNullStreams;
-  stderr: () => string;
-  exited: Promise<number | null>;
-  waitForLine(predicate: (line: Record<string, unknown>) => boolean, timeoutMs?: number): Promise<Record<string, unknown>>;
-}
-
-const children: ChildProcessWithoutNullStreams[] = [];
-
-/** The environment without any cluster access, plus what the test adds. */
-function cleanEnv(extra: Record<string, string> = {}): NodeJS.ProcessEnv {
-  const env: NodeJS.ProcessEnv = { ...process.env, POD_NAMESPACE: 'sidecar-injector-test', ...extra };
-  if (extra.KUBECONFIG === undefined) delete env.KUBECONFIG;
-  if (extra.KUBERNETES_SERVICE_HOST === undefined) delete env.KUBERNETES_SERVICE_HOST;
-  return env;
-}
+const cleanEnv = serveEnv;
 
 const FORBID_CLIENT_NODE = join(repoRoot, 'test', 'cluster', 'support', 'forbid-client-node.mjs');
 
-function serve(args: string[], env: NodeJS.ProcessEnv = cleanEnv(), nodeFlags: string[] = []): Served {
-  const child = spawn(process.execPath, [...nodeFlags, join(repoRoot, 'dist', 'main.js'), 'serve', ...args], { cwd: repoRoot, env });
-  children.push(child);
-  const lines: Record<string, unknown>[] = [];
-  let rest = '';
-  let stderr = '';
-  child.stdout.on('data', (chunk: Buffer) => {
-    const parts = (rest + chunk.toString('utf8')).split('\n');
-    rest = parts.pop() ?? '';
-    for (const part of parts) if (part !== '') lines.push(JSON.parse(part) as Record<string, unknown>);
-  });
-  child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString('utf8')));
-  const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
-  return {
-    child,
-    stderr: () => stderr,
-    exited,
-    async waitForLine(predicate, timeoutMs = 10_000) {
-      const deadline = Date.now() + timeoutMs;
-      for (;;) {
-        const found = lines.find(predicate);
-        if (found !== undefined) return found;
-        if (Date.now() > deadline || child.exitCode !== null) {
-          throw new Error(`no such log line; stdout: ${JSON.stringify(lines)} stderr: ${stderr}`);
-        }
-        await new Promise((resolve) => setTimeout(resolve, 25));
-      }
-    },
-  };
+function serve(args: string[], env: NodeJS.ProcessEnv = cleanEnv(), nodeFlags: string[] = []): ServedProcess {
+  return spawnServe(args, { env, nodeFlags });
 }
 
 function statusOf(answer: AdmissionAnswer): Record<string, unknown> | undefined {
@@ -81,7 +39,7 @@ describe('serve --cluster', () => {
     tlsFlags = ['--tls-cert', join(dir, 'tls.crt'), '--tls-key', join(dir, 'tls.key')];
   });
   afterEach(() => {
-    for (const child of children.splice(0)) if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+    killServedProcesses();
   });
   afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
@@ -92,7 +50,7 @@ describe('serve --cluster', () => {
     ['a missing kubeconfig', ['--kubeconfig', '/nowhere/kubeconfig'], 1, /cannot load --kubeconfig \/nowhere\/kubeconfig: .*ENOENT/],
   ])('%s: refuses to start', async (_name, flags, code, message) => {
     const served = serve(['--port', '0', '--metrics-port', '0', ...tlsFlags, ...flags]);
-    expect(await served.exited).toBe(code);
+    expect((await served.exited).code).toBe(code);
     expect(served.stderr()).toMatch(message);
   });
 
@@ -109,7 +67,7 @@ describe('serve --cluster', () => {
     expect(answer.response.patchType).toBe('JSONPatch');
     expect((await send({ port, method: 'GET', path: '/readyz', headers: {} })).status).toBe(200);
     served.child.kill('SIGTERM');
-    expect(await served.exited).toBe(0);
+    expect((await served.exited).code).toBe(0);
     expect(served.stderr()).toBe('');
   });
 
@@ -118,7 +76,7 @@ describe('serve --cluster', () => {
       '--import',
       FORBID_CLIENT_NODE,
     ]);
-    expect(await served.exited).toBe(1);
+    expect((await served.exited).code).toBe(1);
     expect(served.stderr()).toMatch(/cannot load @kubernetes\/client-node: @kubernetes\/client-node is forbidden/);
   });
 
@@ -186,7 +144,7 @@ describe('serve --cluster', () => {
       expect(failedOpen.response.warnings?.join('\n')).toMatch(/internal error/);
 
       served.child.kill('SIGTERM');
-      expect(await served.exited).toBe(0);
+      expect((await served.exited).code).toBe(0);
     });
   });
 });

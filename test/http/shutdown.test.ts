@@ -2,7 +2,6 @@
  * The built executable (`node dist/main.js serve`) as a child process: start-up, SIGTERM drain, exit codes.
  * dist/ is built by test/global-setup.ts.
  */
-import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
 import { mkdirSync, mkdtempSync, renameSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { Agent, request as httpsRequest } from 'node:https';
 import { tmpdir } from 'node:os';
@@ -10,62 +9,14 @@ import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { writeCertificateFiles } from '../../src/tls/certificate-files.js';
 import { applyToCopy, sidecarOf } from '../support/pod-assertions.js';
-import { APISERVER_HEADERS, loadFixture, repoRoot, send, testCertificates, type AdmissionAnswer, type Reply } from './helpers.js';
+import { killServedProcesses, spawnServe, type ServedProcess } from '../support/serve-process.js';
+import { APISERVER_HEADERS, loadFixture, send, testCertificates, type AdmissionAnswer, type Reply } from './helpers.js';
 
 const good = loadFixture('create-pod.json');
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
-interface Served {
-  child: ChildProcessWithoutNullStreams;
-  lines: Record<string, unknown>[];
-  stderr: () => string;
-  exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
-  waitForLine(predicate: (line: Record<string, unknown>) => boolean, timeoutMs?: number): Promise<Record<string, unknown>>;
-}
-
-const children: ChildProcessWithoutNullStreams[] = [];
-
-function serve(args: string[]): Served {
-  // No cluster access, whatever the developer's shell holds: these tests are about the process, not the cluster.
-  const env: NodeJS.ProcessEnv = { ...process.env, POD_NAMESPACE: 'sidecar-injector-test' };
-  delete env.KUBECONFIG;
-  delete env.KUBERNETES_SERVICE_HOST;
-  const child = spawn(process.execPath, [join(repoRoot, 'dist', 'main.js'), 'serve', ...args], { cwd: repoRoot, env });
-  children.push(child);
-  const lines: Record<string, unknown>[] = [];
-  const waiters: (() => void)[] = [];
-  let rest = '';
-  let stderr = '';
-  child.stdout.on('data', (chunk: Buffer) => {
-    const parts = (rest + chunk.toString('utf8')).split('\n');
-    rest = parts.pop() ?? '';
-    for (const part of parts) if (part !== '') lines.push(JSON.parse(part) as Record<string, unknown>);
-    for (const wake of waiters.splice(0)) wake();
-  });
-  child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString('utf8')));
-  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) =>
-    child.once('exit', (code, signal) => resolve({ code, signal })),
-  );
-  return {
-    child,
-    lines,
-    stderr: () => stderr,
-    exited,
-    async waitForLine(predicate, timeoutMs = 10_000) {
-      const deadline = Date.now() + timeoutMs;
-      for (;;) {
-        const found = lines.find(predicate);
-        if (found !== undefined) return found;
-        if (Date.now() > deadline || child.exitCode !== null) {
-          throw new Error(`no such log line; stdout: ${JSON.stringify(lines)} stderr: ${stderr}`);
-        }
-        await new Promise<void>((resolve) => {
-          waiters.push(resolve);
-          setTimeout(resolve, 100);
-        });
-      }
-    },
-  };
+function serve(args: string[]): ServedProcess {
+  return spawnServe(args);
 }
 
 /** A request whose body is sent in two halves: the second only when `finish` is called. */
@@ -121,7 +72,7 @@ describe('serve as a process', () => {
     await writeCertificateFiles(certDir, testCertificates());
   });
   afterEach(() => {
-    for (const child of children.splice(0)) if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+    killServedProcesses();
   });
   afterAll(() => {
     rmSync(certDir, { recursive: true, force: true });

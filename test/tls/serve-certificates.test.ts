@@ -4,7 +4,6 @@
  * the Secret is created before the listener opens, the caBundle is written, and a renewal by another replica is
  * picked up through the watch.
  */
-import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
 import { X509Certificate } from 'node:crypto';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { request as httpRequest } from 'node:http';
@@ -17,56 +16,15 @@ import { bootstrapCertificates, connectSelfManagedCertificates } from '../../src
 import { writeCertificateFiles } from '../../src/tls/certificate-files.js';
 import { generateServingCertificate, renewalTime } from '../../src/tls/certificates.js';
 import { FakeCertificateApiServer } from '../cluster/fake-certificate-apiserver.js';
-import { repoRoot, testCertificates } from '../http/helpers.js';
+import { killServedProcesses, serveEnv, spawnServe, type ServedProcess } from '../support/serve-process.js';
+import { testCertificates } from '../http/helpers.js';
 
 const NAMESPACE = 'sidecar-injector-test';
 
-interface Served {
-  child: ChildProcessWithoutNullStreams;
-  lines: Record<string, unknown>[];
-  stderr: () => string;
-  exited: Promise<number | null>;
-  waitForLine(predicate: (line: Record<string, unknown>) => boolean, timeoutMs?: number): Promise<Record<string, unknown>>;
-}
-
-const children: ChildProcessWithoutNullStreams[] = [];
-
-function serve(args: string[], env: Record<string, string> = {}): Served {
-  const childEnv: NodeJS.ProcessEnv = { ...process.env, POD_NAMESPACE: NAMESPACE, ...env };
-  if (env.KUBECONFIG === undefined) delete childEnv.KUBECONFIG;
-  delete childEnv.KUBERNETES_SERVICE_HOST;
-  const child = spawn(process.execPath, [join(repoRoot, 'dist', 'main.js'), 'serve', '--host', '127.0.0.1', '--port', '0', '--metrics-port', '0', '--drain-seconds', '0', ...args], {
-    cwd: repoRoot,
-    env: childEnv,
+function serve(args: string[], env: Record<string, string> = {}): ServedProcess {
+  return spawnServe(['--host', '127.0.0.1', '--port', '0', '--metrics-port', '0', '--drain-seconds', '0', ...args], {
+    env: serveEnv({ POD_NAMESPACE: NAMESPACE, ...env }),
   });
-  children.push(child);
-  const lines: Record<string, unknown>[] = [];
-  let rest = '';
-  let stderr = '';
-  child.stdout.on('data', (chunk: Buffer) => {
-    const parts = (rest + chunk.toString('utf8')).split('\n');
-    rest = parts.pop() ?? '';
-    for (const part of parts) if (part !== '') lines.push(JSON.parse(part) as Record<string, unknown>);
-  });
-  child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString('utf8')));
-  const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
-  return {
-    child,
-    lines,
-    stderr: () => stderr,
-    exited,
-    async waitForLine(predicate, timeoutMs = 15_000) {
-      const deadline = Date.now() + timeoutMs;
-      for (;;) {
-        const found = lines.find(predicate);
-        if (found !== undefined) return found;
-        if (Date.now() > deadline || child.exitCode !== null) {
-          throw new Error(`no such log line; stdout: ${JSON.stringify(lines)} stderr: ${stderr}`);
-        }
-        await new Promise((resolve) => setTimeout(resolve, 25));
-      }
-    },
-  };
 }
 
 async function handshake(port: number, ca: string): Promise<string> {
@@ -104,9 +62,9 @@ function metricsText(port: number): Promise<string> {
 
 const fingerprint = (pem: string | undefined) => new X509Certificate(pem ?? '').fingerprint256;
 
-async function stop(served: Served): Promise<void> {
+async function stop(served: ServedProcess): Promise<void> {
   served.child.kill('SIGTERM');
-  expect(await served.exited).toBe(0);
+  expect((await served.exited).code).toBe(0);
 }
 
 let dir: string;
@@ -114,7 +72,7 @@ beforeEach(async () => {
   dir = await mkdtemp(join(tmpdir(), 'serve-certs-'));
 });
 afterEach(async () => {
-  for (const child of children.splice(0)) if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+  killServedProcesses();
   await rm(dir, { recursive: true, force: true });
 });
 
@@ -182,10 +140,10 @@ describe('serve --self-managed-certs', () => {
 
   it('refuses to run without cluster access', async () => {
     const usage = serve(['--self-managed-certs', '--cluster', 'off']);
-    expect(await usage.exited).toBe(2);
+    expect((await usage.exited).code).toBe(2);
     expect(usage.stderr()).toMatch(/--self-managed-certs needs cluster access: it cannot be combined with --cluster off/);
     const outside = serve(['--self-managed-certs']);
-    expect(await outside.exited).toBe(1);
+    expect((await outside.exited).code).toBe(1);
     expect(outside.stderr()).toMatch(/^sidecar-injector serve: --self-managed-certs needs cluster access: no --kubeconfig/);
   });
 
