@@ -1,8 +1,19 @@
 import type { InjectionStatus, PodSecurityLevel, SidecarMode } from './types.js';
 import { POD_SECURITY_LEVELS } from './types.js';
 
+/** The engine serialises a status, and its pre-flight check serialises the same object again to compare. */
+const serialised = new WeakMap<InjectionStatus, string>();
+
 /** Key order is fixed here so the same input always serialises to the same annotation (and the same patch). */
 export function serialiseStatus(status: InjectionStatus): string {
+  const known = serialised.get(status);
+  if (known !== undefined) return known;
+  const text = orderedJson(status);
+  serialised.set(status, text);
+  return text;
+}
+
+function orderedJson(status: InjectionStatus): string {
   const ordered: InjectionStatus = {
     version: 1,
     mode: status.mode,
