@@ -4,6 +4,12 @@
  * loads only what serving needs. This file and the subcommand it starts are the only readers of process.env.
  */
 import { readFileSync } from 'node:fs';
+import * as nodeModule from 'node:module';
+
+// Node ≥ 22.1 (the image's LTS) can cache compiled code on disk (in the pod: the /tmp emptyDir): later starts of
+// the same image skip most of the compilation. Node 20 has no such call; a cache that cannot be written is ignored.
+const withCompileCache = nodeModule as { enableCompileCache?: () => unknown };
+withCompileCache.enableCompileCache?.();
 
 const USAGE = `Usage: sidecar-injector <command> [options]
 
