@@ -15,7 +15,8 @@ export type JsonBody = { ok: true; value: unknown } | { ok: false; reason: strin
 const SUSPICIOUS = /__proto__|constructor|\\u/;
 
 export function parseJsonBody(text: string): JsonBody {
-  if (text.trim() === '') return { ok: false, reason: 'request body is empty' };
+  // Not `trim()`: that copies the whole body to find its first character.
+  if (!/\S/.test(text)) return { ok: false, reason: 'request body is empty' };
   let value: unknown;
   try {
     value = JSON.parse(text);
