@@ -31,22 +31,24 @@ node_modules/.install-stamp: package.json package-lock.json
 
 install: node_modules/.install-stamp
 
-dist/.build-stamp: node_modules/.install-stamp tsconfig.json tsconfig.build.json $(SOURCES)
+# dist/main.js and its modules (what the tests run), and dist/bundle/main.js (what the image and `make run` run).
+dist/.build-stamp: node_modules/.install-stamp tsconfig.json tsconfig.build.json scripts/bundle.mjs $(SOURCES)
 	rm -rf dist
 	$(NODE) node_modules/typescript/bin/tsc -p tsconfig.build.json
-	@chmod +x dist/main.js
+	$(NODE) scripts/bundle.mjs
+	@chmod +x dist/main.js dist/bundle/main.js
 	@touch $@
 
 build: dist/.build-stamp
 
 $(CERT_DIR)/tls.crt: | dist/.build-stamp
-	$(NODE) dist/main.js certs --out-dir $(CERT_DIR)
+	$(NODE) dist/bundle/main.js certs --out-dir $(CERT_DIR)
 
 certs: build
-	$(NODE) dist/main.js certs --out-dir $(CERT_DIR) --force
+	$(NODE) dist/bundle/main.js certs --out-dir $(CERT_DIR) --force
 
 run: build $(CERT_DIR)/tls.crt
-	$(NODE) dist/main.js serve --host 127.0.0.1 --port $(PORT) --metrics-port $(METRICS_PORT) \
+	$(NODE) dist/bundle/main.js serve --host 127.0.0.1 --port $(PORT) --metrics-port $(METRICS_PORT) \
 		--tls-cert $(CERT_DIR)/tls.crt --tls-key $(CERT_DIR)/tls.key --cluster off
 
 # Debian's busybox proves the sidecar script under a real pty; the test says it skipped when it is missing.

@@ -27,13 +27,17 @@ Options:
 
 const EXIT_USAGE = 2;
 
+/** From package.json, one level up from dist/main.js or two from the bundle in dist/bundle/. */
 function version(): string {
-  try {
-    const manifest = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version?: unknown };
-    return typeof manifest.version === 'string' ? manifest.version : 'unknown';
-  } catch {
-    return 'unknown';
+  for (const relative of ['../package.json', '../../package.json']) {
+    try {
+      const manifest = JSON.parse(readFileSync(new URL(relative, import.meta.url), 'utf8')) as { name?: unknown; version?: unknown };
+      if (manifest.name === 'sidecar-injector' && typeof manifest.version === 'string') return manifest.version;
+    } catch {
+      // Not there: try the next place.
+    }
   }
+  return 'unknown';
 }
 
 async function main(argv: string[]): Promise<number> {

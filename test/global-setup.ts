@@ -20,4 +20,7 @@ export default function setup(): void {
   if (!existsSync(join(repoRoot, 'dist', 'main.js'))) {
     throw new Error('global-setup: the build produced no dist/main.js');
   }
+  // The bundle is what ships (image, `make run`): one test runs it too.
+  const bundle = spawnSync(process.execPath, [join(repoRoot, 'scripts', 'bundle.mjs')], { cwd: repoRoot, encoding: 'utf8' });
+  if (bundle.status !== 0) throw new Error(`global-setup: bundling failed:\n${bundle.stdout}${bundle.stderr}`);
 }

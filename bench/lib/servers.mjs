@@ -1,6 +1,6 @@
 /**
  * Starting the two servers under test and talking to them over TLS (127.0.0.1 only).
- *  - ours: `node dist/main.js serve` with NODE_ENV=production, info logging to a file, metrics on.
+ *  - ours: `node dist/bundle/main.js serve` (the shipped bundle) with NODE_ENV=production, info logging to a file, metrics on.
  *  - baseline: bench/baseline-server.mjs.
  * Both print their port on stdout (ours in its JSON log, which goes to a file as in a container); the
  * cold-start figure is process spawn → first 200 from /readyz (ours) or /healthz (baseline).
@@ -12,7 +12,8 @@ import { performance } from 'node:perf_hooks';
 import { pinned, sleep, start } from './procs.mjs';
 
 export const ROOT = new URL('../..', import.meta.url).pathname;
-export const MAIN = join(ROOT, 'dist/main.js');
+// What ships: the image and `make run` run the bundle.
+export const MAIN = join(ROOT, 'dist/bundle/main.js');
 export const BASELINE = join(ROOT, 'bench/baseline-server.mjs');
 
 /** One HTTPS request; resolves {status, body (Buffer)}. A fresh connection unless an agent is given. */

@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { writeCertificateFiles } from '../../src/tls/certificate-files.js';
 import { applyToCopy, sidecarOf } from '../support/pod-assertions.js';
-import { killServedProcesses, spawnServe, type ServedProcess } from '../support/serve-process.js';
+import { BUNDLED_MAIN, killServedProcesses, spawnServe, type ServedProcess } from '../support/serve-process.js';
 import { APISERVER_HEADERS, loadFixture, send, testCertificates, type AdmissionAnswer, type Reply } from './helpers.js';
 
 const good = loadFixture('create-pod.json');
@@ -240,6 +240,18 @@ describe('serve as a process', () => {
     } finally {
       rmSync(volume, { recursive: true, force: true });
     }
+  });
+
+  it('the bundle, as the image runs it, serves an injection and stops cleanly', async () => {
+    const served = spawnServe(['--host', '127.0.0.1', '--port', '0', '--metrics-port', '0', '--drain-seconds', '0', ...tlsFlags()], {
+      main: BUNDLED_MAIN,
+    });
+    const port = (await served.waitForLine((line) => line.msg === 'listening')).port as number;
+    const answer = JSON.parse((await send({ port, ca: testCertificates().ca.cert, body: good.text })).body) as AdmissionAnswer;
+    const patch = JSON.parse(Buffer.from(answer.response.patch ?? '', 'base64').toString('utf8')) as [];
+    expect(sidecarOf(applyToCopy(good.review.request.object, patch)).image).toBe('busybox:1.37.0');
+    served.child.kill('SIGTERM');
+    expect(await served.exited).toEqual({ code: 0, signal: null });
   });
 
   it('an invalid --config exits 1 with one line', async () => {

@@ -27,8 +27,15 @@ export function serveEnv(extra: Record<string, string> = {}): NodeJS.ProcessEnv 
 
 const children: ChildProcessWithoutNullStreams[] = [];
 
-export function spawnServe(args: string[], options: { env?: NodeJS.ProcessEnv; nodeFlags?: string[] } = {}): ServedProcess {
-  const child = spawn(process.execPath, [...(options.nodeFlags ?? []), join(repoRoot, 'dist', 'main.js'), 'serve', ...args], {
+/** The compiled modules, as the tests run them, and the bundle, as the image and `make run` run it. */
+export const COMPILED_MAIN = join(repoRoot, 'dist', 'main.js');
+export const BUNDLED_MAIN = join(repoRoot, 'dist', 'bundle', 'main.js');
+
+export function spawnServe(
+  args: string[],
+  options: { env?: NodeJS.ProcessEnv; nodeFlags?: string[]; main?: string } = {},
+): ServedProcess {
+  const child = spawn(process.execPath, [...(options.nodeFlags ?? []), options.main ?? COMPILED_MAIN, 'serve', ...args], {
     cwd: repoRoot,
     env: options.env ?? serveEnv(),
   });
