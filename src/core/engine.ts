@@ -158,6 +158,20 @@ function checked(pod: InjectablePod, builder: PatchBuilder, status: InjectionSta
   return result;
 }
 
+/** Why the pod no longer holds what its status records (sidecar, shared volume, mounts), if it does not. */
+function driftFromStatus(pod: InjectablePod, status: InjectionStatus): string | undefined {
+  const list = status.mode === 'native' ? (pod.spec.initContainers ?? []) : pod.spec.containers;
+  const sidecars = list.filter((c) => c.name === status.sidecar);
+  if (sidecars.length !== 1) return `its ${status.mode} sidecar "${status.sidecar}" is missing`;
+  if ((pod.spec.volumes ?? []).filter((v) => v.name === status.volume.name).length !== 1) {
+    return `its volume "${status.volume.name}" is missing`;
+  }
+  if (!mountsVolume(sidecars[0]!, status.volume.name)) return 'its sidecar no longer mounts the shared volume';
+  const unmounted = pod.spec.containers.find((c) => status.mounted.includes(c.name) && !mountsVolume(c, status.volume.name));
+  if (unmounted) return `container ${unmounted.name} no longer mounts the shared volume`;
+  return undefined;
+}
+
 /** Reinvocation: an injected pod gets mounts only for app containers another webhook added since. */
 function reinvoke(pod: InjectablePod, statusText: string): InjectionResult {
   const status = parseStatus(statusText);
@@ -168,6 +182,11 @@ function reinvoke(pod: InjectablePod, statusText: string): InjectionResult {
   const decided = new Set([...status.mounted, ...status.skipped.map((s) => s.container)]);
   const plan = planAppMounts(appContainers, status.volume.name, status.mountPath, decided);
   if (plan.mounted.length === 0 && plan.skipped.length === 0) return skip('already-injected');
+  const drift = driftFromStatus(pod, status);
+  if (drift !== undefined) {
+    // Something else changed what we added: mounting new containers onto it could only make it worse.
+    return skip('already-injected', [`pod carries ${STATUS_ANNOTATION} but ${drift}; left unchanged`]);
+  }
 
   const updated: InjectionStatus = {
     ...status,

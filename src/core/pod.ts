@@ -24,6 +24,11 @@ export function isInjectablePod(value: unknown): value is InjectablePod {
   if (spec.initContainers !== undefined && !isContainerList(spec.initContainers)) return false;
   if (spec.volumes !== undefined && !(Array.isArray(spec.volumes) && spec.volumes.every(isRecord))) return false;
   if (spec.volumes !== undefined && !spec.volumes.every((v) => typeof v.name === 'string')) return false;
+  // Names identify containers and volumes in everything we add and record; the API server rejects duplicates.
+  const names = [...spec.containers, ...(spec.initContainers ?? [])].map((c) => c.name);
+  if (new Set(names).size !== names.length) return false;
+  const volumeNames = (spec.volumes ?? []).map((v) => v.name);
+  if (new Set(volumeNames).size !== volumeNames.length) return false;
   for (const container of [...spec.containers, ...(spec.initContainers ?? [])]) {
     // The API server calls mutating webhooks before it validates the pod: malformed mounts can reach us.
     if (!isListOf(container.volumeMounts, (m) => typeof m.name === 'string' && typeof m.mountPath === 'string')) return false;

@@ -70,3 +70,41 @@ describe('malformed mounts (the API server validates only after mutating webhook
     expect(computeInjection(pod, defaultConfig(), context).decision).toEqual({ action: 'skip', reason: 'not-a-pod' });
   });
 });
+
+describe('reinvocation of a pod whose injection something else changed', () => {
+  function injectedThenChanged(change: (pod: PodObject) => void): PodObject {
+    const original = pod({});
+    const injected = applyToCopy(original, computeInjection(original, defaultConfig(), context).patch);
+    injected.spec!.containers.splice(1, 0, { name: 'late-agent', image: 'vault:1.17' });
+    change(injected);
+    return injected;
+  }
+
+  it.each([
+    ['the sidecar removed', (p: PodObject) => (p.spec!.containers = p.spec!.containers.filter((c) => c.name !== 'sidecar'))],
+    ['the shared volume removed', (p: PodObject) => (p.spec!.volumes = [])],
+    ["the sidecar's mount removed", (p: PodObject) => (p.spec!.containers.find((c) => c.name === 'sidecar')!.volumeMounts = [])],
+    ["an app container's recorded mount removed", (p: PodObject) => delete p.spec!.containers.find((c) => c.name === 'app')!.volumeMounts],
+  ])('with %s: left unchanged with a warning, never an error', (_what, change) => {
+    const result = computeInjection(injectedThenChanged(change), defaultConfig(), context);
+    expect(result.decision).toEqual({ action: 'skip', reason: 'already-injected' });
+    expect(result.patch).toEqual([]);
+    expect(result.warnings).toEqual([expect.stringMatching(/left unchanged$/)]);
+  });
+
+  it('unchanged, the late container gets its mount', () => {
+    const result = computeInjection(injectedThenChanged(() => undefined), defaultConfig(), context);
+    expect(result.decision).toEqual({ action: 'update' });
+    expect(result.status?.mounted).toEqual(['app', 'late-agent']);
+  });
+});
+
+describe('duplicate container or volume names (invalid, but seen before validation)', () => {
+  it.each([
+    ['two app containers', { containers: [{ name: 'orders' }, { name: 'orders' }] }],
+    ['an init and an app container', { initContainers: [{ name: 'orders' }], containers: [{ name: 'orders' }] }],
+    ['two volumes', { containers: [{ name: 'orders' }], volumes: [{ name: 'shared-data', emptyDir: {} }, { name: 'shared-data', emptyDir: {} }] }],
+  ])('%s with one name: "not a pod"', (_what, spec) => {
+    expect(computeInjection({ spec }, defaultConfig(), context).decision).toEqual({ action: 'skip', reason: 'not-a-pod' });
+  });
+});

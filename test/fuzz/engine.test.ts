@@ -108,6 +108,8 @@ function checkResult(text: string, config: InjectorConfig, context: InjectionCon
   const result = run(input, config, context, 'the generated pod');
 
   expect(ACTIONS).toContain(result.decision.action);
+  // `error` means the engine built a patch its own pre-flight check refused: a bug, whatever the input.
+  expect(result.decision, 'no pre-flight failure').not.toMatchObject({ action: 'error' });
   expect(Array.isArray(result.patch)).toBe(true);
   expect(Array.isArray(result.warnings)).toBe(true);
   for (const warning of result.warnings) expect(warning).toBeTypeOf('string');
