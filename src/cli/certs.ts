@@ -21,15 +21,13 @@ import {
   writeCertificateFiles,
   type CertificateFileContents,
 } from '../tls/certificate-files.js';
+import { EXIT_FAILURE, EXIT_OK, EXIT_USAGE } from './io.js';
 
 export interface CliOutput {
   stdout: NodeJS.WritableStream;
   stderr: NodeJS.WritableStream;
 }
 
-const EXIT_OK = 0;
-const EXIT_FAILURE = 1;
-const EXIT_USAGE = 2;
 
 const USAGE = `Usage: sidecar-injector certs [options]
 

@@ -35,8 +35,9 @@ import {
 } from '../cluster/diagnose.js';
 import { DEFAULT_INJECTOR_NAMESPACE } from '../core/labels.js';
 import { POD_SECURITY_LEVELS, type PodSecurityLevel } from '../core/types.js';
+import { errorLine } from '../error-line.js';
+import { EXIT_USAGE } from './io.js';
 
-const EXIT_USAGE = 2;
 
 export const CHECK_USAGE = `Usage: sidecar-injector check [options]
 
@@ -163,11 +164,6 @@ export interface CheckIo {
   deps?: CheckDeps;
 }
 
-function oneLine(err: unknown): string {
-  const message = err instanceof Error ? err.message : String(err);
-  return message.replace(/\s*\n\s*/g, ' ').trim();
-}
-
 /** The message of a Kubernetes Status body, else the HTTP status. */
 export function replyMessage(reply: ApiReply): string {
   const body = reply.body;
@@ -184,7 +180,7 @@ async function lookup<T>(api: KubeApi, path: string): Promise<Lookup<T>> {
     if (reply.status === 404) return { found: false };
     return { error: replyMessage(reply) };
   } catch (err) {
-    return { error: oneLine(err) };
+    return { error: errorLine(err) };
   }
 }
 
@@ -195,7 +191,7 @@ async function listing<T>(api: KubeApi, path: string): Promise<Listing<T>> {
     const items = (reply.body as { items?: T[] | null }).items;
     return { items: items ?? [] };
   } catch (err) {
-    return { error: oneLine(err) };
+    return { error: errorLine(err) };
   }
 }
 
@@ -219,7 +215,7 @@ export async function gatherFacts(
   } catch (err) {
     const facts: CheckFacts = {
       ...base,
-      apiServer: { server: api.server, context: connection.context, error: oneLine(err) },
+      apiServer: { server: api.server, context: connection.context, error: errorLine(err) },
       excludedNamespaces: excludedNamespaces(flags.injectorNamespace ?? env.POD_NAMESPACE ?? DEFAULT_INJECTOR_NAMESPACE),
       now: deps.now(),
     };
@@ -281,7 +277,7 @@ export async function gatherFacts(
           ? { namespace: target.namespace, status: reply.status, pod: reply.body as Pod, warnings: reply.warnings }
           : { namespace: target.namespace, status: reply.status, message: replyMessage(reply), warnings: reply.warnings };
     } catch (err) {
-      dryRun = { namespace: target.namespace, error: oneLine(err) };
+      dryRun = { namespace: target.namespace, error: errorLine(err) };
     }
   }
 
@@ -398,7 +394,7 @@ function realDeps(env: CheckIo['env']): CheckDeps {
           inCluster: (env.KUBERNETES_SERVICE_HOST ?? '') !== '',
         };
       } catch (err) {
-        return { error: oneLine(err) };
+        return { error: errorLine(err) };
       }
     },
     async probe(host, port, servername, timeoutMs) {
@@ -414,7 +410,7 @@ export async function runCheck(argv: string[], io: CheckIo): Promise<number> {
   try {
     flags = parseCheckFlags(argv);
   } catch (err) {
-    io.stderr.write(`sidecar-injector check: ${oneLine(err)}\n\n${CHECK_USAGE}`);
+    io.stderr.write(`sidecar-injector check: ${errorLine(err)}\n\n${CHECK_USAGE}`);
     return EXIT_USAGE;
   }
   if (flags.help) {

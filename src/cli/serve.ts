@@ -22,6 +22,8 @@ import {
 import type { ClusterFactsSource } from '../cluster/cluster-facts.js';
 import type { EnsureOutcome } from '../cluster/certificate-secret.js';
 import type { SelfManagedDeps } from '../cluster/self-managed.js';
+import { errorLine } from '../error-line.js';
+import { EXIT_FAILURE, EXIT_OK, EXIT_USAGE } from './io.js';
 
 export interface ServeIo {
   stdout: NodeJS.WritableStream;
@@ -33,9 +35,6 @@ export interface ServeIo {
   env: Readonly<Record<string, string | undefined>>;
 }
 
-const EXIT_OK = 0;
-const EXIT_FAILURE = 1;
-const EXIT_USAGE = 2;
 
 const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
 
@@ -179,17 +178,12 @@ export function parseServeFlags(argv: string[]): ServeFlags {
   };
 }
 
-function oneLine(err: unknown): string {
-  const message = err instanceof Error ? err.message : String(err);
-  return message.replace(/\s*\n\s*/g, ' ').trim();
-}
-
 async function readPem(flag: string, path: string): Promise<string> {
   try {
     return await readFile(path, 'utf8');
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code;
-    throw new Error(`cannot read ${flag} ${path}: ${code ?? oneLine(err)}`);
+    throw new Error(`cannot read ${flag} ${path}: ${code ?? errorLine(err)}`);
   }
 }
 
@@ -199,13 +193,13 @@ export function tlsPairProblem(cert: string, key: string, flags: { tlsCert: stri
   try {
     certificate = new X509Certificate(cert);
   } catch (err) {
-    return `--tls-cert ${flags.tlsCert} is not a PEM certificate (${oneLine(err)})`;
+    return `--tls-cert ${flags.tlsCert} is not a PEM certificate (${errorLine(err)})`;
   }
   let privateKey;
   try {
     privateKey = createPrivateKey(key);
   } catch (err) {
-    return `--tls-key ${flags.tlsKey} is not a PEM private key (${oneLine(err)})`;
+    return `--tls-key ${flags.tlsKey} is not a PEM private key (${errorLine(err)})`;
   }
   if (!certificate.checkPrivateKey(privateKey)) {
     return `--tls-key ${flags.tlsKey} does not belong to the certificate in --tls-cert ${flags.tlsCert}`;
@@ -237,7 +231,7 @@ export async function runServe(argv: string[], io: ServeIo): Promise<number> {
   try {
     flags = parseServeFlags(argv);
   } catch (err) {
-    io.stderr.write(`sidecar-injector serve: ${oneLine(err)}\n\n${SERVE_USAGE}`);
+    io.stderr.write(`sidecar-injector serve: ${errorLine(err)}\n\n${SERVE_USAGE}`);
     return EXIT_USAGE;
   }
   if (flags.help) {
@@ -260,7 +254,7 @@ export async function runServe(argv: string[], io: ServeIo): Promise<number> {
       cert = await readPem('--tls-cert', flags.tlsCert);
       key = await readPem('--tls-key', flags.tlsKey);
     } catch (err) {
-      return fail(oneLine(err));
+      return fail(errorLine(err));
     }
     const problem = tlsPairProblem(cert, key, flags);
     if (problem !== undefined) return fail(problem);
@@ -272,7 +266,7 @@ export async function runServe(argv: string[], io: ServeIo): Promise<number> {
   if (flags.config !== undefined) {
     const { loadConfigFile } = await import('../config/watch.js');
     const loaded = await loadConfigFile(flags.config);
-    if (!loaded.ok) return fail(`invalid --config ${flags.config}: ${oneLine(loaded.error)}`);
+    if (!loaded.ok) return fail(`invalid --config ${flags.config}: ${errorLine(loaded.error)}`);
     initialConfig = loaded.config;
     initialConfigText = loaded.text;
   }
@@ -314,7 +308,7 @@ export async function runServe(argv: string[], io: ServeIo): Promise<number> {
       key = initial.stored.tlsKey ?? '';
       selfManaged = { deps, initial };
     } catch (err) {
-      return fail(`cannot get or create the certificate Secret ${injectorNamespace}/${flags.tlsSecret}: ${oneLine(err)}`);
+      return fail(`cannot get or create the certificate Secret ${injectorNamespace}/${flags.tlsSecret}: ${errorLine(err)}`);
     }
   }
 
@@ -386,7 +380,7 @@ export async function runServe(argv: string[], io: ServeIo): Promise<number> {
     });
   } catch (err) {
     removeSignalHandlers();
-    return fail(`cannot start: ${oneLine(err)}`);
+    return fail(`cannot start: ${errorLine(err)}`);
   }
   const { log, metrics } = running;
   // Watching starts before the configuration line is logged: a change made after that line is never missed.
@@ -417,7 +411,7 @@ export async function runServe(argv: string[], io: ServeIo): Promise<number> {
       log.error({ err }, 'cannot start the cluster watches');
       await running.shutdown('cluster watches failed to start');
       removeSignalHandlers();
-      return fail(`cannot start the cluster watches: ${oneLine(err)}`);
+      return fail(`cannot start the cluster watches: ${errorLine(err)}`);
     }
   } else if (!access.on) {
     log.info({ cluster: 'off', why: access.why }, 'cluster access');

@@ -8,6 +8,7 @@
 import { existsSync } from 'node:fs';
 import { delimiter, join } from 'node:path';
 import type { KubeConfig } from '@kubernetes/client-node';
+import { errorLine } from '../error-line.js';
 
 export type ClusterMode = 'auto' | 'on' | 'off';
 export const CLUSTER_MODES: readonly ClusterMode[] = ['auto', 'on', 'off'];
@@ -95,11 +96,6 @@ export function describeSource(source: KubeConfigSource): string {
 
 export type LoadedKubeConfig = { ok: true; kubeConfig: KubeConfig; server: string } | { ok: false; error: string };
 
-function oneLine(err: unknown): string {
-  const message = err instanceof Error ? err.message : String(err);
-  return message.replace(/\s*\n\s*/g, ' ').trim();
-}
-
 /** `https://[::1]:443`: an IPv6 literal needs brackets in a URL. */
 function serverUrl(host: string, port: string): string {
   return host.includes(':') && !host.startsWith('[') ? `https://[${host}]:${port}` : `https://${host}:${port}`;
@@ -114,7 +110,7 @@ export async function loadKubeConfig(source: KubeConfigSource): Promise<LoadedKu
   try {
     k8s = await import('@kubernetes/client-node');
   } catch (err) {
-    return { ok: false, error: `cannot load @kubernetes/client-node: ${oneLine(err)}` };
+    return { ok: false, error: `cannot load @kubernetes/client-node: ${errorLine(err)}` };
   }
   const kubeConfig = new k8s.KubeConfig();
   try {
@@ -151,7 +147,7 @@ export async function loadKubeConfig(source: KubeConfigSource): Promise<LoadedKu
       }
     }
   } catch (err) {
-    return { ok: false, error: `cannot load ${describeSource(source)}: ${oneLine(err)}` };
+    return { ok: false, error: `cannot load ${describeSource(source)}: ${errorLine(err)}` };
   }
   const cluster = kubeConfig.getCurrentCluster();
   if (cluster === null) {

@@ -14,6 +14,7 @@ import { basename, dirname } from 'node:path';
 import { createSecureContext, type SecureContextOptions } from 'node:tls';
 import { MIN_TLS_VERSION } from '../http/server-factory.js';
 import type { CertificateMetrics } from './metrics.js';
+import { errorLine } from '../error-line.js';
 
 /** A PEM serving certificate (possibly followed by its chain) and its private key. */
 export interface TlsPair {
@@ -36,13 +37,13 @@ export function inspectServingPair(pair: TlsPair): PairInspection {
   try {
     cert = new X509Certificate(pair.cert);
   } catch (err) {
-    return { ok: false, problem: `certificate does not parse (${oneLine(err)})` };
+    return { ok: false, problem: `certificate does not parse (${errorLine(err)})` };
   }
   let matches: boolean;
   try {
     matches = cert.checkPrivateKey(createPrivateKey(pair.key));
   } catch (err) {
-    return { ok: false, problem: `private key does not parse (${oneLine(err)})` };
+    return { ok: false, problem: `private key does not parse (${errorLine(err)})` };
   }
   if (!matches) return { ok: false, problem: 'private key does not belong to the certificate' };
   const notAfter = new Date(cert.validTo);
@@ -121,7 +122,7 @@ export function createCertificateSwitch(options: CertificateSwitchOptions): Cert
         createSecureContext({ ...contextOptions, cert: next.cert, key: next.key });
         options.target.setSecureContext({ ...contextOptions, cert: next.cert, key: next.key });
       } catch (err) {
-        const problem = `TLS context refused the pair (${oneLine(err)})`;
+        const problem = `TLS context refused the pair (${errorLine(err)})`;
         reject(problem, source);
         return { ok: false, problem };
       }
@@ -199,7 +200,7 @@ export function watchCertificateFiles(
     try {
       return { cert: await readFile(files.cert, 'utf8'), key: await readFile(files.key, 'utf8') };
     } catch (err) {
-      const code = (err as NodeJS.ErrnoException).code ?? oneLine(err);
+      const code = (err as NodeJS.ErrnoException).code ?? errorLine(err);
       return `cannot read the certificate files (${code})`;
     }
   };
@@ -305,7 +306,3 @@ export function reloadCertificateFiles(options: CertificateFileReloadOptions): C
   return { certificates, watcher, close: () => watcher.close() };
 }
 
-function oneLine(err: unknown): string {
-  const message = err instanceof Error ? err.message : String(err);
-  return message.replace(/\s*\n\s*/g, ' ').trim();
-}
