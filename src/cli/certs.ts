@@ -21,7 +21,7 @@ import {
   writeCertificateFiles,
   type CertificateFileContents,
 } from '../tls/certificate-files.js';
-import { EXIT_FAILURE, EXIT_OK, EXIT_USAGE } from './io.js';
+import { EXIT_FAILURE, EXIT_OK, flagsOrExit } from './io.js';
 
 export interface CliOutput {
   stdout: NodeJS.WritableStream;
@@ -67,17 +67,9 @@ interface CertsFlags {
 }
 
 export async function runCerts(argv: string[], out: CliOutput): Promise<number> {
-  let flags: CertsFlags;
-  try {
-    flags = parseFlags(argv);
-  } catch (err) {
-    out.stderr.write(`sidecar-injector certs: ${oneLine(err)}\n\n${USAGE}`);
-    return EXIT_USAGE;
-  }
-  if (flags.help) {
-    out.stdout.write(USAGE);
-    return EXIT_OK;
-  }
+  const parsed = flagsOrExit('certs', USAGE, () => parseFlags(argv), out, oneLine);
+  if ('exitCode' in parsed) return parsed.exitCode;
+  const flags: CertsFlags = parsed.flags;
 
   const now = new Date();
   const extraDnsNames = [...DEV_DNS_NAMES, ...flags.dnsNames];

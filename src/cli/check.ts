@@ -36,7 +36,7 @@ import {
 import { DEFAULT_INJECTOR_NAMESPACE } from '../core/labels.js';
 import { POD_SECURITY_LEVELS, type PodSecurityLevel } from '../core/types.js';
 import { errorLine } from '../error-line.js';
-import { EXIT_USAGE } from './io.js';
+import { flagsOrExit } from './io.js';
 
 
 export const CHECK_USAGE = `Usage: sidecar-injector check [options]
@@ -406,17 +406,9 @@ function realDeps(env: CheckIo['env']): CheckDeps {
 }
 
 export async function runCheck(argv: string[], io: CheckIo): Promise<number> {
-  let flags: CheckFlags;
-  try {
-    flags = parseCheckFlags(argv);
-  } catch (err) {
-    io.stderr.write(`sidecar-injector check: ${errorLine(err)}\n\n${CHECK_USAGE}`);
-    return EXIT_USAGE;
-  }
-  if (flags.help) {
-    io.stdout.write(CHECK_USAGE);
-    return 0;
-  }
+  const parsed = flagsOrExit('check', CHECK_USAGE, () => parseCheckFlags(argv), io);
+  if ('exitCode' in parsed) return parsed.exitCode;
+  const { flags } = parsed;
   const deps = io.deps ?? realDeps(io.env);
   const connection = await deps.connect({
     ...(flags.kubeconfig === undefined ? {} : { kubeconfig: flags.kubeconfig }),

@@ -1,3 +1,5 @@
+import { errorLine } from '../error-line.js';
+
 /** The streams and input a subcommand gets from the composition root; tests pass their own. */
 export interface CommandIo {
   stdout: NodeJS.WritableStream;
@@ -14,4 +16,29 @@ export async function readAllStdin(): Promise<string> {
   const chunks: Buffer[] = [];
   for await (const chunk of process.stdin) chunks.push(chunk as Buffer);
   return Buffer.concat(chunks).toString('utf8');
+}
+
+/**
+ * Parses a subcommand's flags, or settles its exit: a usage error is one line and the usage on stderr (exit 2),
+ * `--help` is the usage on stdout (exit 0).
+ */
+export function flagsOrExit<F extends { help: boolean }>(
+  command: string,
+  usage: string,
+  parse: () => F,
+  out: { stdout: NodeJS.WritableStream; stderr: NodeJS.WritableStream },
+  describe: (err: unknown) => string = errorLine,
+): { flags: F } | { exitCode: number } {
+  let flags: F;
+  try {
+    flags = parse();
+  } catch (err) {
+    out.stderr.write(`sidecar-injector ${command}: ${describe(err)}\n\n${usage}`);
+    return { exitCode: EXIT_USAGE };
+  }
+  if (flags.help) {
+    out.stdout.write(usage);
+    return { exitCode: EXIT_OK };
+  }
+  return { flags };
 }

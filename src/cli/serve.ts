@@ -23,7 +23,7 @@ import type { ClusterFactsSource } from '../cluster/cluster-facts.js';
 import type { EnsureOutcome } from '../cluster/certificate-secret.js';
 import type { SelfManagedDeps } from '../cluster/self-managed.js';
 import { errorLine } from '../error-line.js';
-import { EXIT_FAILURE, EXIT_OK, EXIT_USAGE } from './io.js';
+import { EXIT_FAILURE, EXIT_OK, flagsOrExit } from './io.js';
 
 export interface ServeIo {
   stdout: NodeJS.WritableStream;
@@ -227,17 +227,9 @@ async function batchedStdout(): Promise<DestinationStream> {
 
 /** Runs the webhook until SIGTERM/SIGINT; resolves with the exit code once everything is closed. */
 export async function runServe(argv: string[], io: ServeIo): Promise<number> {
-  let flags: ServeFlags;
-  try {
-    flags = parseServeFlags(argv);
-  } catch (err) {
-    io.stderr.write(`sidecar-injector serve: ${errorLine(err)}\n\n${SERVE_USAGE}`);
-    return EXIT_USAGE;
-  }
-  if (flags.help) {
-    io.stdout.write(SERVE_USAGE);
-    return EXIT_OK;
-  }
+  const parsed = flagsOrExit('serve', SERVE_USAGE, () => parseServeFlags(argv), io);
+  if ('exitCode' in parsed) return parsed.exitCode;
+  const flags: ServeFlags = parsed.flags;
   const fail = (message: string): number => {
     io.stderr.write(`sidecar-injector serve: ${message}\n`);
     return EXIT_FAILURE;
