@@ -38,7 +38,7 @@ const ROUNDS = env('RESTART_ROUNDS', 2);
 const DRAIN_SECONDS = env('RESTART_DRAIN_SECONDS', 5);
 const POLL_MS = env('RESTART_POLL_MS', 100);
 
-const fixturePath = join(ROOT, '..', 'shared', 'fixtures', 'kube-apiserver', 'create-pod.json');
+const fixturePath = join(ROOT, 'test', 'fixtures', 'kube-apiserver', 'create-pod.json');
 const fixture = readFileSync(fixturePath);
 const uid = JSON.parse(fixture.toString('utf8')).request.uid;
 const HEADERS = {

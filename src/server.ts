@@ -2,7 +2,7 @@
  * The running webhook: the admission app on HTTPS, the metrics listener on plain HTTP, and the graceful stop.
  * Reads no environment and no files: `src/cli/serve.ts` does that and hands the results in.
  *
- * Stopping (SIGTERM), as DESIGN.md says:
+ * Stopping (SIGTERM), as the README's Endpoints section promises:
  *  1. at once `/readyz` answers 503, so the endpoint leaves the Service;
  *  2. for `drainSeconds` every request is still answered, each with `Connection: close`, so keep-alive clients
  *     (the API server) reconnect through the Service, to another replica;

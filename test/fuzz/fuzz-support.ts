@@ -378,7 +378,7 @@ export function insertProtoKey(root: Value, insertion: ProtoInsertion, within: r
 }
 
 /**
- * What DESIGN.md and json-body.ts promise to refuse, computed independently: an own `__proto__` key anywhere, or a
+ * What the README and json-body.ts promise to refuse, computed independently: an own `__proto__` key anywhere, or a
  * `constructor` key holding an object with an own `prototype`. Walks without recursion (inputs may be deep).
  */
 export function hasForbiddenKey(root: unknown): boolean {

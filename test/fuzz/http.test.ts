@@ -1,6 +1,6 @@
 /**
  * Fuzzing the HTTP layer in volume through fastify's `inject()` (no sockets): malformed and adversarial bodies,
- * headers, methods, paths and query strings. Every answer meets the contract of DESIGN.md "Bad input": never a
+ * headers, methods, paths and query strings. Every answer meets the README's promise for bad input (Endpoints): never a
  * crash, never a 5xx, never a stack trace; a well-formed AdmissionReview (uid echoed, allowed) or a 4xx with a
  * one-line JSON reason; and the app still answers a good request afterwards. Built-in prototypes stay clean.
  */

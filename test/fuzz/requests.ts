@@ -31,7 +31,7 @@ function recordOf(value: unknown): Record<string, unknown> | undefined {
 }
 
 /**
- * Whether a parsed body is an AdmissionReview request the webhook must answer with 200, per DESIGN.md and the
+ * Whether a parsed body is an AdmissionReview request the webhook must answer with 200, per the README (Endpoints) and the
  * envelope rules of src/admission/review.ts: the envelope is checked strictly, `request.object` (and everything
  * else in `request`) is left open.
  */

@@ -40,7 +40,7 @@ function withDryRun(review: AdmissionReviewJson, dryRun: boolean): AdmissionRevi
   return copy;
 }
 
-/** What DESIGN.md promises of an injected pod, checked on the pod itself. */
+/** What the README promises of an injected pod, checked on the pod itself. */
 function expectInjectedPod(pod: PodObject): void {
   expectInjectedInvariants(pod);
   const sidecars = (pod.spec?.containers ?? []).filter((c) => c.name === 'sidecar');

@@ -18,7 +18,7 @@ import type { ListenerOptions } from '../../src/http/server-factory.js';
 import { generateDevCertificates, type CertificateBundle } from '../../src/tls/certificates.js';
 
 export const repoRoot = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
-export const fixturesDir = resolve(repoRoot, '..', 'shared', 'fixtures', 'kube-apiserver');
+export const fixturesDir = join(repoRoot, 'test', 'fixtures', 'kube-apiserver');
 
 /** The headers a real kube-apiserver sends (fixtures README). */
 export const APISERVER_HEADERS = {

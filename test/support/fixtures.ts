@@ -6,8 +6,8 @@ import type { PodObject } from '../../src/core/types.js';
 
 export const repoRoot = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
 export const podFixtureDir = join(repoRoot, 'test', 'fixtures', 'pods');
-/** Requests exactly as a real kube-apiserver sent them (kept beside the repository, in ../shared). */
-export const apiServerFixtureDir = resolve(repoRoot, '..', 'shared', 'fixtures', 'kube-apiserver');
+/** Requests exactly as a real kube-apiserver sent them (test/fixtures/kube-apiserver/README.md). */
+export const apiServerFixtureDir = join(repoRoot, 'test', 'fixtures', 'kube-apiserver');
 
 export function loadPodFixture(file: string): PodObject {
   return parse(readFileSync(join(podFixtureDir, file), 'utf8')) as PodObject;

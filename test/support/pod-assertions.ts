@@ -1,4 +1,4 @@
-/** Assertions over a patched pod: what DESIGN.md promises every injected pod holds. */
+/** Assertions over a patched pod: what the README promises every injected pod holds. */
 import fastJsonPatch from 'fast-json-patch';
 import type { Operation } from 'fast-json-patch';
 import { expect } from 'vitest';

@@ -1,5 +1,5 @@
 // `node --import ./forbid-client-node.mjs …`: any import of @kubernetes/client-node fails to resolve, so a test
-// can prove a code path never loads it (DESIGN.md: without cluster access the client is not even loaded).
+// can prove a code path never loads it (README: without cluster access the client is not even loaded).
 import { register } from 'node:module';
 
 const hooks = `
