@@ -9,8 +9,9 @@ import { describe, expect, it } from 'vitest';
 import { repoRoot } from './support/fixtures.js';
 
 // A path that leaves the checkout for a sibling folder named like the one the project was once developed beside.
-const OUTSIDE_THE_REPOSITORY = ['..', 'shared'].join('/');
-const OUTSIDE_AS_SEGMENTS = [["'..'", "'shared'"].join(', '), ['".."', '"shared"'].join(', ')];
+const SIBLING = 'shared';
+const OUTSIDE_THE_REPOSITORY = `../${SIBLING}`;
+const OUTSIDE_AS_SEGMENTS = [`'..', '${SIBLING}'`, `"..", "${SIBLING}"`];
 
 function trackedFiles(): string[] | undefined {
   const listed = spawnSync('git', ['ls-files', '-z', '--cached', '--others', '--exclude-standard'], { cwd: repoRoot, encoding: 'utf8' });
