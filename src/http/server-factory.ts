@@ -6,7 +6,7 @@
  */
 import { createServer as createHttpServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { createServer as createHttpsServer } from 'node:https';
-import type { SecureVersion } from 'node:tls';
+import { MIN_TLS_VERSION } from '../tls/policy.js';
 
 export interface ListenerOptions {
   /** PEM serving certificate and key. Absent: plain HTTP (local use and `inject()` tests only). */
@@ -36,7 +36,6 @@ export const LISTENER_DEFAULTS = {
   handshakeTimeoutMs: 10_000,
 } as const;
 
-export const MIN_TLS_VERSION: SecureVersion = 'TLSv1.2';
 
 export type RequestHandler = (req: IncomingMessage, res: ServerResponse) => void;
 

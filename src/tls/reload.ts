@@ -12,7 +12,7 @@ import { watch, type FSWatcher } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { basename, dirname } from 'node:path';
 import { createSecureContext, type SecureContextOptions } from 'node:tls';
-import { MIN_TLS_VERSION } from '../http/server-factory.js';
+import { MIN_TLS_VERSION } from './policy.js';
 import type { CertificateMetrics } from './metrics.js';
 import { errorLine } from '../error-line.js';
 
