@@ -4,8 +4,8 @@
  *
  * Prototype poisoning: JSON.parse makes `__proto__` an own property (harmless by itself), but any later
  * `Object.assign` or naive merge would turn it into a prototype. A real pod never has a `__proto__` key or a
- * `constructor` key holding an object with `prototype`, so such bodies are refused (fastify's
- * `onProtoPoisoning`/`onConstructorPoisoning: 'error'`, the same choice for both).
+ * `constructor` key holding an object with `prototype`, so such bodies are refused (the choice fastify's own JSON
+ * parser offers as `onProtoPoisoning`/`onConstructorPoisoning: 'error'`; ours replaces that parser).
  */
 
 export type JsonBody = { ok: true; value: unknown } | { ok: false; reason: string };

@@ -2,9 +2,9 @@
  * Prometheus metrics. One Registry per app (never prom-client's global one), so several apps can live in one
  * process (tests) without "metric already registered" errors. Served by a separate plain-HTTP listener.
  */
-import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { IncomingMessage, Server, ServerResponse } from 'node:http';
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
-import type { AdmissionDecision } from '../admission/respond.js';
+import { serverFactory } from './server-factory.js';
 
 export interface AdmissionMetrics {
   registry: Registry;
@@ -70,10 +70,6 @@ export function createMetrics(options: MetricsOptions = {}): AdmissionMetrics {
   return { registry, admissions, duration, inflight, rejected, podSecurityReductions, configReloads };
 }
 
-export function recordAdmission(metrics: AdmissionMetrics, decision: AdmissionDecision, reason: string): void {
-  metrics.admissions.inc({ decision, reason });
-}
-
 function answer(res: ServerResponse, status: number, body: string, headers: Record<string, string> = {}): void {
   res.writeHead(status, { 'content-type': 'application/json', ...headers });
   res.end(`${JSON.stringify({ error: body })}\n`);
@@ -84,8 +80,8 @@ function answer(res: ServerResponse, status: number, body: string, headers: Reco
  * (the composition root calls `listen`), and stays out of the admission app's hooks and logs.
  */
 export function buildMetricsApp(registry: Registry): Server {
-  // Node only enforces headersTimeout/requestTimeout every connectionsCheckingInterval (30 s by default).
-  const server = createServer({ connectionsCheckingInterval: 1_000 }, (req: IncomingMessage, res: ServerResponse) => {
+  // Scrapers are trusted but slow clients are not: the webhook listener's timeouts and connection cap, over HTTP.
+  return serverFactory()((req: IncomingMessage, res: ServerResponse) => {
     const path = (req.url ?? '/').split('?', 1)[0];
     if (path !== '/metrics') {
       answer(res, 404, `no route ${path ?? '/'}`);
@@ -103,9 +99,4 @@ export function buildMetricsApp(registry: Registry): Server {
       () => answer(res, 500, 'collecting metrics failed'),
     );
   });
-  // Scrapers are trusted but slow clients are not: same cut-offs as the webhook listener.
-  server.headersTimeout = 5_000;
-  server.requestTimeout = 10_000;
-  server.keepAliveTimeout = 125_000;
-  return server;
 }

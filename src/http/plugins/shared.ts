@@ -1,0 +1,36 @@
+/**
+ * What the app's plugins share: the error a plugin throws when the request is at fault, the one-line
+ * sanitiser for anything a client sent, and how a plugin opts out of fastify's encapsulation.
+ */
+import type { FastifyPluginCallback, FastifyPluginOptions } from 'fastify';
+
+/** An error whose message is safe to send back as it is (it never quotes the body). */
+export class BadRequest extends Error {
+  readonly statusCode: number;
+  constructor(message: string, statusCode = 400) {
+    super(message);
+    this.statusCode = statusCode;
+  }
+}
+
+/** Control characters out, at most `max` characters (an ellipsis marks the cut). */
+export function oneLine(text: string, max = 200): string {
+  const line = text.replace(/[\u0000-\u001f\u007f]+/g, ' ').trim();
+  return line.length <= max ? line : `${line.slice(0, max - 1)}…`;
+}
+
+/** The path part of a request URL (no query). */
+export function pathOf(url: string): string {
+  const index = url.indexOf('?');
+  return index === -1 ? url : url.slice(0, index);
+}
+
+/**
+ * Hooks, handlers and parsers a plugin registers apply to the whole app, not only to routes the plugin itself
+ * declares: fastify's documented `skip-override` marker (what the fastify-plugin package sets; one line here
+ * rather than a dependency).
+ */
+export function appWide<Options extends FastifyPluginOptions>(plugin: FastifyPluginCallback<Options>): FastifyPluginCallback<Options> {
+  Object.defineProperty(plugin, Symbol.for('skip-override'), { value: true });
+  return plugin;
+}
