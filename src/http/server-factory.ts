@@ -6,7 +6,7 @@
  */
 import { createServer as createHttpServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { createServer as createHttpsServer } from 'node:https';
-import { MIN_TLS_VERSION } from '../tls/policy.js';
+import { TLS_CONTEXT_POLICY } from '../tls/policy.js';
 
 export interface ListenerOptions {
   /** PEM serving certificate and key. Absent: plain HTTP (local use and `inject()` tests only). */
@@ -62,7 +62,7 @@ export function serverFactory(options: ListenerOptions = {}): (handler: RequestH
               ...httpOptions,
               cert: options.tls.cert,
               key: options.tls.key,
-              minVersion: MIN_TLS_VERSION,
+              ...TLS_CONTEXT_POLICY,
               // The API server speaks HTTP/1.1 only; say so in ALPN rather than leave it to chance.
               ALPNProtocols: ['http/1.1'],
               handshakeTimeout: settings.handshakeTimeoutMs,
