@@ -3,6 +3,7 @@
  * keeps serving: after each bad request a good one on the same server gets a correct answer.
  */
 import { request as httpsRequest } from 'node:https';
+import { brotliCompressSync, gzipSync } from 'node:zlib';
 import { connect, type TLSSocket } from 'node:tls';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { APISERVER_HEADERS, loadFixture, startTestServer, type AdmissionAnswer, type TestServer } from './helpers.js';
@@ -207,6 +208,25 @@ describe('bad input', () => {
     expect(reply.status).toBe(413);
     expectOneLineError(reply.body, /exceeds the limit of 6291456 bytes/);
     await expectStillServing();
+  });
+
+  it.each([
+    ['gzip', 'gzip', gzipSync(good.text)],
+    ['br', 'br', brotliCompressSync(good.text)],
+    ['gzip (header only, plain body)', 'gzip', Buffer.from(good.text)],
+    ['identity, gzip', 'identity, gzip', gzipSync(good.text)],
+    ['upper-case GZIP', 'GZIP', gzipSync(good.text)],
+  ])('a body with content-encoding %s → 415', async (_name, encoding, body) => {
+    const reply = await server.send({ headers: { ...json, 'content-encoding': encoding }, body });
+    expect(reply.status).toBe(415);
+    expectOneLineError(reply.body, /unsupported content-encoding ".+": send the body uncompressed/);
+    await expectStillServing();
+  });
+
+  it('content-encoding identity is no encoding: 200', async () => {
+    const reply = await server.send({ headers: { ...json, 'content-encoding': 'identity' }, body: good.text });
+    expect(reply.status).toBe(200);
+    expect((JSON.parse(reply.body) as AdmissionAnswer).response.uid).toBe(good.review.request.uid);
   });
 
   it('malformed HTTP → 400 with a one-line JSON reason', async () => {
