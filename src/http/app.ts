@@ -20,6 +20,7 @@ import { bodyPlugin } from './plugins/body.js';
 import { drainPlugin } from './plugins/drain.js';
 import { clientErrorHandler, errorsPlugin, frameworkErrorHandler } from './plugins/errors.js';
 import { probesPlugin } from './plugins/probes.js';
+import { createRejections } from './rejections.js';
 import { serverFactory, type ListenerOptions } from './server-factory.js';
 
 /**
@@ -60,6 +61,8 @@ export type App = FastifyInstance<
 export function buildApp(deps: AppDeps): App {
   const bodyLimit = deps.bodyLimit ?? DEFAULT_BODY_LIMIT;
   const { metrics } = deps;
+  const now = deps.now ?? (() => performance.now());
+  const rejections = createRejections(metrics, now);
   const loggerOptions =
     deps.logger === false
       ? false
@@ -79,18 +82,18 @@ export function buildApp(deps: AppDeps): App {
     // `Connection: close`. On close, idle keep-alive sockets are closed and busy ones finish their request.
     return503OnClosing: false,
     forceCloseConnections: 'idle',
-    clientErrorHandler: clientErrorHandler(),
-    frameworkErrors: frameworkErrorHandler(metrics),
+    clientErrorHandler: clientErrorHandler(rejections),
+    frameworkErrors: frameworkErrorHandler(rejections),
   });
 
-  void app.register(errorsPlugin, { metrics, bodyLimit });
+  void app.register(errorsPlugin, { rejections, bodyLimit });
   void app.register(drainPlugin, { draining: deps.draining ?? (() => false) });
   void app.register(bodyPlugin, { bodyLimit });
   void app.register(probesPlugin, { ready: deps.ready });
   void app.register(admissionPlugin, {
     admission: deps.admission,
     metrics,
-    now: deps.now ?? (() => performance.now()),
+    now,
   });
   return app;
 }

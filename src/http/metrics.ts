@@ -13,8 +13,8 @@ export interface AdmissionMetrics {
   /** From the request's arrival (body reading included) to the answer. */
   duration: Histogram;
   inflight: Gauge;
-  /** Requests answered with a 4xx before reaching the engine; label: code. */
-  rejected: Counter<'code'>;
+  /** Requests refused before reaching the engine (4xx; 503 when overloaded); labels: code, reason. */
+  rejected: Counter<'code' | 'reason'>;
   /** Injections whose sidecar the namespace's Pod Security level reduced; label: level. */
   podSecurityReductions: Counter<'level'>;
   /** Config file reloads; label: result (ok|failed). */
@@ -51,8 +51,8 @@ export function createMetrics(options: MetricsOptions = {}): AdmissionMetrics {
   });
   const rejected = new Counter({
     name: 'sidecar_injector_rejected_requests_total',
-    help: 'Malformed requests answered with a 4xx status, by status code',
-    labelNames: ['code'] as const,
+    help: 'Requests refused before reaching the engine (malformed: 4xx; overloaded: 503), by status code and reason',
+    labelNames: ['code', 'reason'] as const,
     registers: [registry],
   });
   const podSecurityReductions = new Counter({

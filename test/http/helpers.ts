@@ -93,6 +93,8 @@ export interface TestServerOptions {
   ready?: () => boolean;
   draining?: () => boolean;
   processMetrics?: boolean;
+  /** The app's monotonic clock (ms); default `performance.now`. */
+  now?: () => number;
 }
 
 export interface TestServer {
@@ -125,6 +127,7 @@ export async function startTestServer(options: TestServerOptions = {}): Promise<
     ready: options.ready ?? (() => true),
     ...(options.draining === undefined ? {} : { draining: options.draining }),
     ...(options.bodyLimit === undefined ? {} : { bodyLimit: options.bodyLimit }),
+    ...(options.now === undefined ? {} : { now: options.now }),
     listener: { ...options.listener, tls: { cert: certs.serving.cert, key: certs.serving.key } },
     logger: { level: 'info', stream: logs.stream },
   });

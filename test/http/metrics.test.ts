@@ -49,8 +49,8 @@ describe('metrics', () => {
     expect(body).toContain('sidecar_injector_admission_duration_seconds_count 4');
     expect(body).toMatch(/sidecar_injector_admission_duration_seconds_bucket\{le="0\.0005"\} \d+/);
     expect(body).toContain('sidecar_injector_inflight_requests 0');
-    expect(body).toContain('sidecar_injector_rejected_requests_total{code="400"} 1');
-    expect(body).toContain('sidecar_injector_rejected_requests_total{code="405"} 1');
+    expect(body).toContain('sidecar_injector_rejected_requests_total{code="400",reason="invalid-body"} 1');
+    expect(body).toContain('sidecar_injector_rejected_requests_total{code="405",reason="method-not-allowed"} 1');
     // Default process metrics, in this app's own registry.
     expect(body).toContain('process_cpu_user_seconds_total');
     expect(body).toContain('nodejs_eventloop_lag_seconds');

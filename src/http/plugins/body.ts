@@ -31,7 +31,7 @@ export const bodyPlugin = appWide<BodyOptions>((app, { bodyLimit }, done) => {
       next(null, payload);
       return;
     }
-    next(new BadRequest(`unsupported content-encoding ${JSON.stringify(oneLine(encoding, 40))}: send the body uncompressed`, 415));
+    next(new BadRequest(`unsupported content-encoding ${JSON.stringify(oneLine(encoding, 40))}: send the body uncompressed`, 415, 'content-encoding'));
   });
   app.removeAllContentTypeParsers();
   app.addContentTypeParser('application/json', { parseAs: 'string', bodyLimit }, (_request, body, parsed) => {

@@ -6,7 +6,7 @@
 import { STATUS_CODES } from 'node:http';
 import type { Socket } from 'node:net';
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
-import type { AdmissionMetrics } from '../metrics.js';
+import type { RejectReason, Rejections } from '../rejections.js';
 import { appWide, BadRequest, oneLine, pathOf } from './shared.js';
 
 /** Known paths and their methods: a known path with another method answers 405, not 404. */
@@ -17,8 +17,14 @@ const ROUTE_METHODS: Readonly<Record<string, readonly string[]>> = {
 };
 
 export interface ErrorsOptions {
-  metrics: AdmissionMetrics;
+  rejections: Rejections;
   bodyLimit: number;
+}
+
+interface ErrorAnswer {
+  status: number;
+  reason: string;
+  label: RejectReason;
 }
 
 /** The path as the router sees it: percent-decoded where that is valid. */
@@ -32,37 +38,38 @@ function routedPath(url: string): string {
 }
 
 /** Status and one-line reason for an error raised before or outside a handler. */
-function errorAnswer(err: FastifyError, request: FastifyRequest, bodyLimit: number): { status: number; reason: string } {
+function errorAnswer(err: FastifyError, request: FastifyRequest, bodyLimit: number): ErrorAnswer {
   switch (err.code) {
     case 'FST_ERR_CTP_INVALID_MEDIA_TYPE': {
       const sent = request.headers['content-type'];
       const what = sent === undefined ? 'no content-type' : `content-type ${JSON.stringify(oneLine(sent, 80))}`;
-      return { status: 415, reason: `unsupported ${what}: send application/json` };
+      return { status: 415, reason: `unsupported ${what}: send application/json`, label: 'content-type' };
     }
     case 'FST_ERR_CTP_BODY_TOO_LARGE':
-      return { status: 413, reason: `request body exceeds the limit of ${bodyLimit} bytes` };
+      return { status: 413, reason: `request body exceeds the limit of ${bodyLimit} bytes`, label: 'body-too-large' };
     case 'FST_ERR_CTP_EMPTY_JSON_BODY':
-      return { status: 400, reason: 'request body is empty' };
+      return { status: 400, reason: 'request body is empty', label: 'invalid-body' };
     case 'FST_ERR_CTP_INVALID_JSON_BODY':
-      return { status: 400, reason: 'request body is not valid JSON' };
+      return { status: 400, reason: 'request body is not valid JSON', label: 'invalid-body' };
     case 'FST_ERR_CTP_INVALID_CONTENT_LENGTH':
-      return { status: 400, reason: 'request body length does not match content-length' };
+      return { status: 400, reason: 'request body length does not match content-length', label: 'invalid-body' };
     default:
       break;
   }
-  if (err instanceof BadRequest) return { status: err.statusCode, reason: err.message };
+  if (err instanceof BadRequest) return { status: err.statusCode, reason: err.message, label: err.reason };
   const status = typeof err.statusCode === 'number' ? err.statusCode : 500;
-  if (status >= 400 && status < 500) return { status, reason: (STATUS_CODES[status] ?? 'bad request').toLowerCase() };
-  return { status: 500, reason: 'internal error' };
+  if (status >= 400 && status < 500) {
+    return { status, reason: (STATUS_CODES[status] ?? 'bad request').toLowerCase(), label: 'other' };
+  }
+  return { status: 500, reason: 'internal error', label: 'other' };
 }
 
 /** The error handler, and the 404/405 answers decided before any body is read. */
-export const errorsPlugin = appWide<ErrorsOptions>((app, { metrics, bodyLimit }, done) => {
+export const errorsPlugin = appWide<ErrorsOptions>((app, { rejections, bodyLimit }, done) => {
   app.setErrorHandler((err: FastifyError, request: FastifyRequest, reply: FastifyReply) => {
-    const { status, reason } = errorAnswer(err, request, bodyLimit);
+    const { status, reason, label } = errorAnswer(err, request, bodyLimit);
     if (status >= 500) request.log.error({ err }, 'unhandled error');
-    else request.log.info({ status, reason, code: err.code, path: oneLine(pathOf(request.url), 100) }, 'bad request');
-    if (status < 500) metrics.rejected.inc({ code: String(status) });
+    else rejections.reject(request.log, status, label, { error: reason, code: err.code, path: oneLine(pathOf(request.url), 100) });
     void reply.code(status).type('application/json').send({ error: reason });
   });
 
@@ -70,9 +77,9 @@ export const errorsPlugin = appWide<ErrorsOptions>((app, { metrics, bodyLimit },
     const path = routedPath(request.url);
     const allowed = Object.hasOwn(ROUTE_METHODS, path) ? ROUTE_METHODS[path] : undefined;
     const status = allowed === undefined ? 404 : 405;
-    metrics.rejected.inc({ code: String(status) });
-    // Debug only: probes and scanners hitting unknown paths are not worth a line each at info.
-    request.log.debug({ status, method: request.method, path: oneLine(path, 100) }, 'no such route');
+    // Quiet: probes and scanners hitting unknown paths are not worth a line each at info.
+    const fields = { method: oneLine(request.method, 20), path: oneLine(path, 100) };
+    rejections.reject(request.log, status, allowed === undefined ? 'no-route' : 'method-not-allowed', fields, true);
     if (allowed === undefined) {
       void reply.code(404).send({ error: `no route ${JSON.stringify(oneLine(path, 100))}` });
       return;
@@ -98,9 +105,9 @@ export const errorsPlugin = appWide<ErrorsOptions>((app, { metrics, bodyLimit },
 });
 
 /** Errors fastify's router raises before routing (a URL it cannot decode): the `frameworkErrors` option. */
-export function frameworkErrorHandler(metrics: AdmissionMetrics) {
-  return (err: FastifyError, _request: FastifyRequest, reply: FastifyReply): void => {
-    metrics.rejected.inc({ code: '400' });
+export function frameworkErrorHandler(rejections: Rejections) {
+  return (err: FastifyError, request: FastifyRequest, reply: FastifyReply): void => {
+    rejections.reject(request.log, 400, 'malformed-url', { code: err.code });
     void reply
       .code(400)
       .header('connection', 'close')
@@ -112,19 +119,22 @@ export function frameworkErrorHandler(metrics: AdmissionMetrics) {
  * Malformed HTTP and timeouts below fastify (Node's 'clientError', the `clientErrorHandler` option): answered
  * like the rest, then closed.
  */
-export function clientErrorHandler() {
+export function clientErrorHandler(rejections: Rejections) {
   return function clientError(this: FastifyInstance, err: NodeJS.ErrnoException, socket: Socket): void {
     if (err.code === 'ECONNRESET' || socket.destroyed) return;
     let status = 400;
     let reason = 'malformed HTTP request';
+    let label: RejectReason = 'malformed-http';
     if (err.code === 'ERR_HTTP_REQUEST_TIMEOUT') {
       status = 408;
       reason = 'request not received in time';
+      label = 'request-timeout';
     } else if (err.code === 'HPE_HEADER_OVERFLOW') {
       status = 431;
       reason = 'request headers too large';
+      label = 'headers-too-large';
     }
-    this.log.debug({ code: err.code, status }, 'client error');
+    rejections.reject(this.log, status, label, { error: reason, code: err.code });
     // As Node does: only when no response has started on this socket.
     const pending = (socket as Socket & { _httpMessage?: { headersSent?: boolean } })._httpMessage;
     if (socket.writable && (pending === undefined || pending === null || pending.headersSent !== true)) {

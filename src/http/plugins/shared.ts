@@ -3,13 +3,16 @@
  * sanitiser for anything a client sent, and how a plugin opts out of fastify's encapsulation.
  */
 import type { FastifyPluginCallback, FastifyPluginOptions } from 'fastify';
+import type { RejectReason } from '../rejections.js';
 
 /** An error whose message is safe to send back as it is (it never quotes the body). */
 export class BadRequest extends Error {
   readonly statusCode: number;
-  constructor(message: string, statusCode = 400) {
+  readonly reason: RejectReason;
+  constructor(message: string, statusCode = 400, reason: RejectReason = 'invalid-body') {
     super(message);
     this.statusCode = statusCode;
+    this.reason = reason;
   }
 }
 
