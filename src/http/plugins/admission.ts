@@ -4,6 +4,7 @@
 import type { FastifyPluginCallback } from 'fastify';
 import { admit, requestNamespace, requestObjectName, type AdmissionDeps } from '../../admission/respond.js';
 import { parseAdmissionReview } from '../../admission/review.js';
+import { clip, clipList, clipOptional } from '../log-fields.js';
 import type { AdmissionMetrics } from '../metrics.js';
 import { AdmissionReviewResponseBody, ErrorBody } from '../schemas.js';
 import { BadRequest } from './shared.js';
@@ -44,22 +45,23 @@ export const admissionPlugin: FastifyPluginCallback<AdmissionRouteOptions> = (ap
       if (outcome.reducedBy !== undefined) metrics.podSecurityReductions.inc({ level: outcome.reducedBy });
       metrics.duration.observe(seconds);
 
-      // One line per admission, with its own fields: a child logger per request costs more than the line.
+      // One line per admission, with its own fields: a child logger per request costs more than the line. Every
+      // string the request chose is clipped (src/http/log-fields.ts).
       const line = {
-        uid: review.request.uid,
-        namespace: requestNamespace(review),
-        pod: requestObjectName(review),
+        uid: clip(review.request.uid),
+        namespace: clip(requestNamespace(review)),
+        pod: clipOptional(requestObjectName(review)),
         decision: outcome.decision,
-        reason: outcome.reason,
-        operation: review.request.operation,
+        reason: clip(outcome.reason),
+        operation: clip(review.request.operation),
         dryRun: review.request.dryRun === true,
         patchOperations: outcome.patchOperations,
-        warnings: outcome.warnings,
+        warnings: clipList(outcome.warnings),
         durationMs: Math.round(seconds * 1e6) / 1e3,
       };
       if (outcome.decision === 'error') {
         request.log.error(
-          { ...line, detail: outcome.detail, denied: outcome.denied, err: outcome.error },
+          { ...line, detail: clipOptional(outcome.detail), denied: outcome.denied, err: outcome.error },
           'admission failed: our own fault',
         );
       } else {

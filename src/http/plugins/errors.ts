@@ -6,6 +6,7 @@
 import { STATUS_CODES } from 'node:http';
 import type { Socket } from 'node:net';
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import { clip } from '../log-fields.js';
 import type { RejectReason, Rejections } from '../rejections.js';
 import { appWide, BadRequest, oneLine, pathOf } from './shared.js';
 
@@ -56,7 +57,8 @@ function errorAnswer(err: FastifyError, request: FastifyRequest, bodyLimit: numb
     default:
       break;
   }
-  if (err instanceof BadRequest) return { status: err.statusCode, reason: err.message, label: err.reason };
+  // The envelope checks quote what they found (`unsupported apiVersion "…"`): clipped, for the reply and the log.
+  if (err instanceof BadRequest) return { status: err.statusCode, reason: clip(err.message), label: err.reason };
   const status = typeof err.statusCode === 'number' ? err.statusCode : 500;
   if (status >= 400 && status < 500) {
     return { status, reason: (STATUS_CODES[status] ?? 'bad request').toLowerCase(), label: 'other' };
