@@ -13,6 +13,10 @@ export interface AdmissionMetrics {
   /** From the request's arrival (body reading included) to the answer. */
   duration: Histogram;
   inflight: Gauge;
+  /** Request-body bytes reserved now (the memory budget, src/http/byte-budget.ts). */
+  bodyBytesHeld: Gauge;
+  /** Requests waiting for room in that budget. */
+  waitingRequests: Gauge;
   /** Requests refused before reaching the engine (4xx; 503 when overloaded); labels: code, reason. */
   rejected: Counter<'code' | 'reason'>;
   /** Injections whose sidecar the namespace's Pod Security level reduced; label: level. */
@@ -49,6 +53,16 @@ export function createMetrics(options: MetricsOptions = {}): AdmissionMetrics {
     help: 'Admission requests being received or answered',
     registers: [registry],
   });
+  const bodyBytesHeld = new Gauge({
+    name: 'sidecar_injector_request_body_bytes_held',
+    help: 'Request-body bytes reserved by requests being read or answered (capped by the body budget)',
+    registers: [registry],
+  });
+  const waitingRequests = new Gauge({
+    name: 'sidecar_injector_requests_waiting',
+    help: 'Requests waiting for room in the body budget before their body is read',
+    registers: [registry],
+  });
   const rejected = new Counter({
     name: 'sidecar_injector_rejected_requests_total',
     help: 'Requests refused before reaching the engine (malformed: 4xx; overloaded: 503), by status code and reason',
@@ -67,7 +81,7 @@ export function createMetrics(options: MetricsOptions = {}): AdmissionMetrics {
     labelNames: ['result'] as const,
     registers: [registry],
   });
-  return { registry, admissions, duration, inflight, rejected, podSecurityReductions, configReloads };
+  return { registry, admissions, duration, inflight, bodyBytesHeld, waitingRequests, rejected, podSecurityReductions, configReloads };
 }
 
 function answer(res: ServerResponse, status: number, body: string, headers: Record<string, string> = {}): void {

@@ -22,26 +22,36 @@ export interface ListenerOptions {
   requestTimeoutMs?: number;
   /** How often Node checks the two timeouts above. Default 1 s (Node's own default is 30 s). */
   connectionsCheckingIntervalMs?: number;
-  /** A TLS handshake must complete within this. Default 10 s (Node's default is 120 s). */
+  /**
+   * A TLS handshake must complete within this, counted from the connection (bytes trickling in do not extend
+   * it). Default 3 s (Node's default is 120 s): a handshake takes milliseconds, and one slower than the API
+   * server's whole 5 s budget is useless; a stalled one holds a connection slot and ~60 KiB until then.
+   */
   handshakeTimeoutMs?: number;
+  /**
+   * Open connections (handshaking, idle or busy); beyond it a new connection is closed at once, before any TLS.
+   * Default 512: each API server keeps ~25 idle keep-alive connections and opens more under bursts, so this
+   * leaves room for several API servers, probes and scrapers, while 512 connections cost at most ~35 MiB.
+   */
+  maxConnections?: number;
 }
 
-type ListenerTimeouts = Record<keyof typeof LISTENER_DEFAULTS, number>;
+type ListenerSettings = Record<keyof typeof LISTENER_DEFAULTS, number>;
 
 export const LISTENER_DEFAULTS = {
   keepAliveTimeoutMs: 125_000,
   headersTimeoutMs: 5_000,
   requestTimeoutMs: 10_000,
   connectionsCheckingIntervalMs: 1_000,
-  handshakeTimeoutMs: 10_000,
+  handshakeTimeoutMs: 3_000,
+  maxConnections: 512,
 } as const;
-
 
 export type RequestHandler = (req: IncomingMessage, res: ServerResponse) => void;
 
 /** Returns a `serverFactory` for fastify: an HTTPS (or HTTP) server with our timeouts, not listening. */
 export function serverFactory(options: ListenerOptions = {}): (handler: RequestHandler) => Server {
-  const settings: ListenerTimeouts = { ...LISTENER_DEFAULTS, ...definedOnly(options) };
+  const settings: ListenerSettings = { ...LISTENER_DEFAULTS, ...definedOnly(options) };
   if (settings.headersTimeoutMs > settings.requestTimeoutMs) {
     throw new RangeError('headersTimeoutMs must not exceed requestTimeoutMs');
   }
@@ -73,12 +83,13 @@ export function serverFactory(options: ListenerOptions = {}): (handler: RequestH
     server.keepAliveTimeout = settings.keepAliveTimeoutMs;
     server.headersTimeout = settings.headersTimeoutMs;
     server.requestTimeout = settings.requestTimeoutMs;
+    server.maxConnections = settings.maxConnections;
     return server;
   };
 }
 
-function definedOnly(options: ListenerOptions): Partial<ListenerTimeouts> {
-  const out: Partial<ListenerTimeouts> = {};
+function definedOnly(options: ListenerOptions): Partial<ListenerSettings> {
+  const out: Partial<ListenerSettings> = {};
   for (const key of Object.keys(LISTENER_DEFAULTS) as (keyof typeof LISTENER_DEFAULTS)[]) {
     const value = options[key];
     if (value !== undefined) out[key] = value;

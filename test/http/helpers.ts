@@ -89,6 +89,7 @@ export interface TestServerOptions {
   clusterFacts?: AppDeps['admission']['clusterFacts'];
   engine?: AppDeps['admission']['engine'];
   bodyLimit?: number;
+  bodyBudget?: AppDeps['bodyBudget'];
   listener?: Omit<ListenerOptions, 'tls'>;
   ready?: () => boolean;
   draining?: () => boolean;
@@ -128,6 +129,7 @@ export async function startTestServer(options: TestServerOptions = {}): Promise<
     ...(options.draining === undefined ? {} : { draining: options.draining }),
     ...(options.bodyLimit === undefined ? {} : { bodyLimit: options.bodyLimit }),
     ...(options.now === undefined ? {} : { now: options.now }),
+    ...(options.bodyBudget === undefined ? {} : { bodyBudget: options.bodyBudget }),
     listener: { ...options.listener, tls: { cert: certs.serving.cert, key: certs.serving.key } },
     logger: { level: 'info', stream: logs.stream },
   });

@@ -70,8 +70,10 @@ function errorAnswer(err: FastifyError, request: FastifyRequest, bodyLimit: numb
 export const errorsPlugin = appWide<ErrorsOptions>((app, { rejections, bodyLimit }, done) => {
   app.setErrorHandler((err: FastifyError, request: FastifyRequest, reply: FastifyReply) => {
     const { status, reason, label } = errorAnswer(err, request, bodyLimit);
-    if (status >= 500) request.log.error({ err }, 'unhandled error');
+    if (status >= 500 && !(err instanceof BadRequest)) request.log.error({ err }, 'unhandled error');
     else rejections.reject(request.log, status, label, { error: reason, code: err.code, path: oneLine(pathOf(request.url), 100) });
+    // Overloaded: the one refusal worth retrying, and soon.
+    if (label === 'overloaded') void reply.header('retry-after', '1');
     void reply.code(status).type('application/json').send({ error: reason });
   });
 
