@@ -259,6 +259,12 @@ describe.skipIf(!hasKubectl)(suiteName, () => {
       expect(pod.terminationGracePeriodSeconds).toBeGreaterThanOrEqual(15);
       expect(container.resources?.requests).toMatchObject({ cpu: expect.any(String), memory: expect.any(String) });
       expect(container.resources?.limits?.memory).toEqual(expect.any(String));
+      // V8's old generation is capped under the memory limit, with room for native memory (bench/floods.mjs).
+      const limitMiB = mebibytes(String(container.resources?.limits?.memory));
+      const nodeOptions = container.env?.find((e) => e.name === 'NODE_OPTIONS')?.value ?? '';
+      const oldSpace = Number(/--max-old-space-size=(\d+)/.exec(nodeOptions)?.[1]);
+      expect(oldSpace).toBeGreaterThan(0);
+      expect(oldSpace).toBeLessThanOrEqual(limitMiB - 48);
     });
 
     it('Deployment: ports, probes over HTTPS, POD_NAMESPACE from the downward API, serve arguments', () => {
@@ -540,3 +546,10 @@ describe.skipIf(!hasKubectl)(suiteName, () => {
     expect(egressPorts).toEqual(expect.arrayContaining(['TCP/443', 'TCP/6443', 'UDP/53', 'TCP/53']));
   });
 });
+
+/** A Kubernetes memory quantity (`192Mi`, `1Gi`) in MiB. */
+function mebibytes(quantity: string): number {
+  const match = /^(\d+)(Mi|Gi)$/.exec(quantity);
+  if (match === null) throw new Error(`unexpected memory quantity ${quantity}`);
+  return Number(match[1]) * (match[2] === 'Gi' ? 1024 : 1);
+}
