@@ -3,6 +3,7 @@ import { request as httpRequest, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildMetricsApp, createMetrics } from '../../src/http/metrics.js';
+import { LISTENER_DEFAULTS } from '../../src/http/server-factory.js';
 import { loadFixture, startTestServer, type TestServer } from './helpers.js';
 
 function get(port: number, path: string, method = 'GET'): Promise<{ status: number; body: string; type: string }> {
@@ -80,6 +81,13 @@ describe('metrics', () => {
     const post = await get(metricsPort, '/metrics', 'POST');
     expect(post.status).toBe(405);
     expect(JSON.parse(post.body)).toEqual({ error: 'method POST not allowed on /metrics' });
+  });
+
+  it('the metrics listener has the webhook listener\'s timeouts and connection cap', () => {
+    expect(metricsServer.headersTimeout).toBe(LISTENER_DEFAULTS.headersTimeoutMs);
+    expect(metricsServer.requestTimeout).toBe(LISTENER_DEFAULTS.requestTimeoutMs);
+    expect(metricsServer.keepAliveTimeout).toBe(LISTENER_DEFAULTS.keepAliveTimeoutMs);
+    expect(metricsServer.maxConnections).toBe(LISTENER_DEFAULTS.maxConnections);
   });
 
   it('each app has its own registry: several in one process do not collide', async () => {
