@@ -10,7 +10,8 @@ import { isIP } from 'node:net';
 import type { MutatingWebhook, MutatingWebhookConfiguration } from 'kubernetes-types/admissionregistration/v1.js';
 import type { Namespace, Pod, Secret, Service } from 'kubernetes-types/core/v1.js';
 import type { EndpointSlice } from 'kubernetes-types/discovery/v1.js';
-import { ALWAYS_EXCLUDED_NAMESPACES, SELECTION_LABEL, STATUS_ANNOTATION } from '../core/labels.js';
+import { SELECTION_LABEL, STATUS_ANNOTATION } from '../core/labels.js';
+import { excludedNamespaceList, namespaceSelected } from '../core/selection.js';
 import { isStatusError, parseStatus } from '../core/status.js';
 import type { PodSecurityLevel, SidecarMode } from '../core/types.js';
 import { certificateValidity } from '../tls/certificates.js';
@@ -116,8 +117,8 @@ export interface CheckFacts {
 // ---------------------------------------------------------------------------------------------------------------
 // What to look at.
 
-export function excludedNamespaces(injectorNamespace: string): string[] {
-  return [...new Set([...ALWAYS_EXCLUDED_NAMESPACES, injectorNamespace])];
+export function excludedNamespaces(injectorNamespace: string, configured: readonly string[] = []): string[] {
+  return excludedNamespaceList(injectorNamespace, configured);
 }
 
 /** Our entries, in WEBHOOK_ENTRY_NAMES order (absent ones left out). */
@@ -173,7 +174,7 @@ function nameOf(namespace: Namespace): string {
 /** Live (not terminating) namespaces labelled enabled, not excluded, by name. */
 export function enabledNamespaces(namespaces: readonly Namespace[], excluded: readonly string[]): Namespace[] {
   return namespaces
-    .filter((ns) => labelOf(ns, SELECTION_LABEL) === 'enabled' && !isExcluded(nameOf(ns), excluded))
+    .filter((ns) => namespaceSelected(excluded, nameOf(ns), ns.metadata?.labels ?? {}))
     .filter((ns) => ns.status?.phase !== 'Terminating' && ns.metadata?.deletionTimestamp === undefined)
     .sort((a, b) => nameOf(a).localeCompare(nameOf(b)));
 }

@@ -19,6 +19,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parseAllDocuments } from 'yaml';
 import { parseConfig } from '../../src/config/parse.js';
 import { defaultConfig } from '../../src/core/defaults.js';
+import { selectionSkipAmong } from '../../src/core/selection.js';
 import { repoRoot } from '../support/fixtures.js';
 
 const run = promisify(execFile);
@@ -392,9 +393,8 @@ describe.skipIf(!hasKubectl)(suiteName, () => {
             const matching = [byNamespace, byPod].filter(
               (w) => selects(w.namespaceSelector, nsLabels) && selects(w.objectSelector, podLabels),
             );
-            const excluded = [...SYSTEM_NAMESPACES, NAMESPACE].includes(nsName);
-            const wanted =
-              !excluded && ((nsValue === 'enabled' && podValue !== 'disabled') || (nsValue === undefined && podValue === 'enabled'));
+            // The code's rule (engine, check, repair, auditor): the YAML must agree with it on every cell.
+            const wanted = selectionSkipAmong([...SYSTEM_NAMESPACES, NAMESPACE], nsName, podLabels, nsLabels) === undefined;
             const where = `namespace ${nsName} (${nsValue ?? 'unlabelled'}), pod ${podValue ?? 'unlabelled'}`;
             expect(matching.length, where).toBeLessThanOrEqual(1);
             expect(matching.length === 1, where).toBe(wanted);
