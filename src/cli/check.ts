@@ -5,13 +5,13 @@
  *
  * Read-only: the one write is a pod create with dryRun=All, which the API server never stores.
  */
-import { existsSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import type { MutatingWebhookConfiguration } from 'kubernetes-types/admissionregistration/v1.js';
 import type { Namespace, Pod, Secret, Service } from 'kubernetes-types/core/v1.js';
 import type { EndpointSlice } from 'kubernetes-types/discovery/v1.js';
-import type { ApiReply, ChainProbe, KubeApi } from '../cluster/check-api.js';
+import { replyMessage, type ChainProbe, type KubeApi } from '../cluster/check-api.js';
 import {
   CHECKS,
   DEFAULT_TLS_SECRET,
@@ -33,7 +33,9 @@ import {
   type Lookup,
   type TlsProbe,
 } from '../cluster/diagnose.js';
+import { auditCluster, auditSetup, type MissedPodsFacts } from '../audit/cluster-audit.js';
 import { DEFAULT_INJECTOR_NAMESPACE } from '../core/labels.js';
+import type { Workload } from '../audit/workloads.js';
 import { POD_SECURITY_LEVELS, type PodSecurityLevel } from '../core/types.js';
 import { errorLine } from '../error-line.js';
 import { flagsOrExit } from './io.js';
@@ -43,7 +45,8 @@ export const CHECK_USAGE = `Usage: sidecar-injector check [options]
 
 Diagnoses the injector in the cluster of the current kubeconfig: the MutatingWebhookConfiguration and its two
 entries, the caBundle and the certificate the webhook serves, the Service and its ready endpoints, the labelled
-namespaces and their Pod Security levels, and a server-side dry-run pod that must come back with the sidecar.
+namespaces and their Pod Security levels, a server-side dry-run pod that must come back with the sidecar, and
+the pods that should carry the sidecar but do not (grouped by workload, with the command that restarts it).
 Nothing is changed (the dry-run pod is never stored). Exit status: 0 healthy (warnings allowed), 1 a check
 failed, 2 usage error.
 
@@ -59,6 +62,10 @@ Options:
                                 (default ${DEFAULT_TLS_SECRET})
   --pod-security-default LEVEL  level of namespaces without an enforce label: ${POD_SECURITY_LEVELS.join(', ')}
                                 (default privileged, as the injector's podSecurity.defaultLevel)
+  --config FILE                 the injector's configuration, to judge pods by (default: its ConfigMap
+                                sidecar-injector-config in the injector's namespace, else the built-in defaults)
+  --strict                      pods without the sidecar are a failure (exit 1), not a warning
+  --no-pods                     do not look at pods (listing them needs permission to list pods)
   --timeout SECONDS             per request (default 10)
   -o, --output FORMAT           text or json (default text)
   -h, --help                    show this help
@@ -73,6 +80,9 @@ const OPTIONS = {
   'injector-namespace': { type: 'string' },
   'tls-secret': { type: 'string', default: DEFAULT_TLS_SECRET },
   'pod-security-default': { type: 'string', default: 'privileged' },
+  config: { type: 'string' },
+  strict: { type: 'boolean', default: false },
+  'no-pods': { type: 'boolean', default: false },
   timeout: { type: 'string', default: '10' },
   output: { type: 'string', short: 'o', default: 'text' },
   help: { type: 'boolean', short: 'h', default: false },
@@ -90,6 +100,9 @@ export interface CheckFlags {
   timeoutMs: number;
   output: 'text' | 'json';
   help: boolean;
+  config?: string;
+  strict: boolean;
+  pods: boolean;
 }
 
 class UsageError extends Error {}
@@ -115,7 +128,7 @@ export function parseCheckFlags(argv: string[]): CheckFlags {
   for (const key of ['name', 'tls-secret'] as const) {
     if (values[key].trim() === '') throw new UsageError(`--${key} must not be empty`);
   }
-  const optional = (key: 'kubeconfig' | 'context' | 'namespace' | 'injector-namespace'): string | undefined => {
+  const optional = (key: 'kubeconfig' | 'context' | 'namespace' | 'injector-namespace' | 'config'): string | undefined => {
     const value = values[key]?.trim();
     if (value === '') throw new UsageError(`--${key} must not be empty`);
     return value;
@@ -124,7 +137,11 @@ export function parseCheckFlags(argv: string[]): CheckFlags {
   const context = optional('context');
   const namespace = optional('namespace');
   const injectorNamespace = optional('injector-namespace');
+  const config = optional('config');
   return {
+    ...(config === undefined ? {} : { config }),
+    strict: values.strict,
+    pods: !values['no-pods'],
     ...(kubeconfig === undefined ? {} : { kubeconfig }),
     ...(context === undefined ? {} : { context }),
     name: values.name.trim(),
@@ -164,14 +181,7 @@ export interface CheckIo {
   deps?: CheckDeps;
 }
 
-/** The message of a Kubernetes Status body, else the HTTP status. */
-export function replyMessage(reply: ApiReply): string {
-  const body = reply.body;
-  if (typeof body === 'object' && body !== null && 'message' in body && typeof body.message === 'string') {
-    return `${body.message} (HTTP ${reply.status})`;
-  }
-  return `HTTP ${reply.status}`;
-}
+export { replyMessage };
 
 async function lookup<T>(api: KubeApi, path: string): Promise<Lookup<T>> {
   try {
@@ -203,9 +213,15 @@ export async function gatherFacts(
   flags: CheckFlags,
   env: CheckIo['env'],
   deps: Pick<CheckDeps, 'probe' | 'now'>,
+  configFile?: { path: string; text: string },
 ): Promise<CheckFacts> {
   const { api } = connection;
-  const base = { webhookConfigurationName: flags.name, podSecurityDefault: flags.podSecurityDefault, inCluster: connection.inCluster };
+  const base = {
+    webhookConfigurationName: flags.name,
+    podSecurityDefault: flags.podSecurityDefault,
+    inCluster: connection.inCluster,
+    strict: flags.strict,
+  };
   let version: string | undefined;
   try {
     const reply = await api.request('GET', '/version');
@@ -281,8 +297,14 @@ export async function gatherFacts(
     }
   }
 
+  let missedPods: MissedPodsFacts;
+  if (!flags.pods) missedPods = { skipped: 'not looked at (--no-pods)' };
+  else if (!('items' in namespaces)) missedPods = { skipped: 'namespaces could not be listed' };
+  else missedPods = await auditCluster(api, namespaces.items, await auditSetup(api, injectorNamespace, version, configFile));
+
   return {
     ...base,
+    missedPods,
     apiServer: { server: api.server, context: connection.context, ...(version === undefined ? {} : { version }) },
     webhookConfiguration,
     ...(service === undefined ? {} : { service }),
@@ -311,6 +333,17 @@ export interface CheckReport {
   checks: CheckResult[];
   namespaces: { enabled: { name: string; podSecurity: PodSecurityLevel }[]; disabled: string[] } | null;
   dryRun: { namespace: string; injected: boolean; mode: string | null } | null;
+  /** Pods that should carry the sidecar but do not, by workload; null when not looked at or unreadable. */
+  missedPods: {
+    scanned: number;
+    requests: number;
+    missed: number;
+    missedByNamespace: Record<string, number>;
+    stale: number;
+    staleByNamespace: Record<string, number>;
+    configuration: string;
+    workloads: Workload[];
+  } | null;
 }
 
 /** The JSON document `--output json` prints: every key always present, checks in a fixed order. */
@@ -335,6 +368,22 @@ export function buildReport(facts: CheckFacts, results: CheckResult[]): CheckRep
         ? null
         : { enabled: namespaces.enabled.map((n) => ({ name: n.name, podSecurity: n.podSecurity })), disabled: namespaces.disabled },
     dryRun: dryRun === undefined ? null : { namespace: dryRun.namespace, injected: reading?.injected ?? false, mode: reading?.mode ?? null },
+    missedPods: missedPodsReport(facts.missedPods),
+  };
+}
+
+function missedPodsReport(facts: MissedPodsFacts | undefined): CheckReport['missedPods'] {
+  if (facts === undefined || !('ok' in facts) || !facts.ok) return null;
+  const { result, workloads, configSource } = facts;
+  return {
+    scanned: result.scanned,
+    requests: result.requests,
+    missed: result.missed.length,
+    missedByNamespace: result.missedByNamespace,
+    stale: Object.values(result.staleByNamespace).reduce((a, b) => a + b, 0),
+    staleByNamespace: result.staleByNamespace,
+    configuration: configSource,
+    workloads,
   };
 }
 
@@ -405,10 +454,27 @@ function realDeps(env: CheckIo['env']): CheckDeps {
   };
 }
 
+/** The text of `--config`, or 'failed' once the error is written (a usage error: exit 2). */
+export function readConfigFlag(
+  command: string,
+  path: string | undefined,
+  io: Pick<CheckIo, 'stderr'>,
+): { path: string; text: string } | undefined | 'failed' {
+  if (path === undefined) return undefined;
+  try {
+    return { path, text: readFileSync(path, 'utf8') };
+  } catch (err) {
+    io.stderr.write(`sidecar-injector ${command}: cannot read --config ${path}: ${errorLine(err)}\n`);
+    return 'failed';
+  }
+}
+
 export async function runCheck(argv: string[], io: CheckIo): Promise<number> {
   const parsed = flagsOrExit('check', CHECK_USAGE, () => parseCheckFlags(argv), io);
   if ('exitCode' in parsed) return parsed.exitCode;
   const { flags } = parsed;
+  const configFile = readConfigFlag('check', flags.config, io);
+  if (configFile === 'failed') return 2;
   const deps = io.deps ?? realDeps(io.env);
   const connection = await deps.connect({
     ...(flags.kubeconfig === undefined ? {} : { kubeconfig: flags.kubeconfig }),
@@ -426,7 +492,7 @@ export async function runCheck(argv: string[], io: CheckIo): Promise<number> {
       now: deps.now(),
     };
   } else {
-    facts = await gatherFacts(connection, flags, io.env, deps);
+    facts = await gatherFacts(connection, flags, io.env, deps, configFile);
   }
   const results = diagnose(facts);
   const report = buildReport(facts, results);

@@ -151,6 +151,12 @@ function healthyFacts(overrides: Partial<CheckFacts> = {}): CheckFacts {
     podSecurityDefault: 'privileged',
     inCluster: true,
     now: NOW,
+    missedPods: {
+      ok: true,
+      result: { scanned: 12, missed: [], missedByNamespace: {}, staleByNamespace: {}, staleExamples: [], skipped: {}, requests: 2 },
+      workloads: [],
+      configSource: 'ConfigMap sidecar-injector/sidecar-injector-config',
+    },
     ...overrides,
   };
 }
@@ -592,6 +598,8 @@ describe('flags and reports', () => {
       timeoutMs: 10_000,
       output: 'text',
       help: false,
+      strict: false,
+      pods: true,
     });
     expect(parseCheckFlags(['--kubeconfig', 'k', '--context', 'c', '--namespace', 'shop', '-o', 'json', '--no-dry-run', '--timeout', '2.5'])).toMatchObject({
       kubeconfig: 'k',
@@ -616,8 +624,8 @@ describe('flags and reports', () => {
   it('the JSON report has a stable shape', () => {
     const facts = healthyFacts();
     const report = buildReport(facts, diagnose(facts));
-    expect(Object.keys(report)).toEqual(['ok', 'server', 'context', 'webhookConfiguration', 'summary', 'checks', 'namespaces', 'dryRun']);
-    expect(report.summary).toEqual({ pass: 10, warn: 0, fail: 0, skip: 0 });
+    expect(Object.keys(report)).toEqual(['ok', 'server', 'context', 'webhookConfiguration', 'summary', 'checks', 'namespaces', 'dryRun', 'missedPods']);
+    expect(report.summary).toEqual({ pass: 11, warn: 0, fail: 0, skip: 0 });
     expect(report.namespaces).toEqual({ enabled: [{ name: 'shop', podSecurity: 'privileged' }], disabled: ['batch', 'sidecar-injector'] });
     expect(report.dryRun).toMatchObject({ namespace: 'shop', injected: true });
     for (const check of report.checks) expect(Object.keys(check)).toEqual(['id', 'status', 'message', 'details']);
@@ -628,11 +636,11 @@ describe('flags and reports', () => {
     const text = renderText(buildReport(facts, diagnose(facts)));
     const lines = text.trimEnd().split('\n');
     expect(lines[0]).toBe('sidecar-injector check: https://10.0.0.1:6443 (context prod), MutatingWebhookConfiguration sidecar-injector');
-    expect(lines).toContain('✓ API server             https://10.0.0.1:6443, Kubernetes v1.30.4');
+    expect(lines).toContain('✓ API server                https://10.0.0.1:6443, Kubernetes v1.30.4');
     expect(lines.find((l) => l.startsWith('✗ Service '))).toContain('not found');
     expect(lines.find((l) => l.startsWith('! labelled namespaces '))).toContain('web (yes)');
-    expect(lines.find((l) => l.startsWith('                           1 enabled: shop'))).toBeDefined();
-    expect(lines.at(-1)).toBe('FAILED: 8 checks passed, 1 warning, 1 failure');
+    expect(lines.find((l) => l.startsWith('                              1 enabled: shop'))).toBeDefined();
+    expect(lines.at(-1)).toBe('FAILED: 9 checks passed, 1 warning, 1 failure');
   });
 });
 
@@ -746,7 +754,7 @@ describe('runCheck', () => {
     const deps: CheckDeps = { ...fakeDeps(fakeApi({}), false, undefined), connect: async () => ({ error: 'cannot load --kubeconfig /x: ENOENT' }) };
     const { code, out } = await run([], deps);
     expect(code).toBe(1);
-    expect(out).toMatch(/^✗ API server {13}cannot load --kubeconfig \/x: ENOENT$/m);
+    expect(out).toMatch(/^✗ API server {16}cannot load --kubeconfig \/x: ENOENT$/m);
     const usage = await run(['--output', 'xml'], deps);
     expect(usage.code).toBe(2);
     expect(usage.err).toMatch(/^sidecar-injector check: --output must be text or json/);
