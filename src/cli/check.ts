@@ -207,6 +207,18 @@ async function listing<T>(api: KubeApi, path: string): Promise<Listing<T>> {
 
 const segment = encodeURIComponent;
 
+/** A server-side dry-run create of the probe pod: what the admission chain (our webhook included) made of it. */
+export async function createDryRunPod(api: KubeApi, namespace: string): Promise<DryRunOutcome> {
+  try {
+    const reply = await api.request('POST', `/api/v1/namespaces/${segment(namespace)}/pods?dryRun=All`, probePod());
+    return reply.status === 200 || reply.status === 201
+      ? { namespace, status: reply.status, pod: reply.body as Pod, warnings: reply.warnings }
+      : { namespace, status: reply.status, message: replyMessage(reply), warnings: reply.warnings };
+  } catch (err) {
+    return { namespace, error: errorLine(err) };
+  }
+}
+
 /** Everything the diagnosis needs, fetched in dependency order (the endpoint decides what else to read). */
 export async function gatherFacts(
   connection: Connection,
@@ -284,18 +296,7 @@ export async function gatherFacts(
   else if (flags.namespace !== undefined) target = { namespace: flags.namespace, why: '--namespace' };
   else target = { none: 'namespaces could not be listed; pass --namespace' };
 
-  let dryRun: DryRunOutcome | undefined;
-  if ('namespace' in target) {
-    try {
-      const reply = await api.request('POST', `/api/v1/namespaces/${segment(target.namespace)}/pods?dryRun=All`, probePod());
-      dryRun =
-        reply.status === 200 || reply.status === 201
-          ? { namespace: target.namespace, status: reply.status, pod: reply.body as Pod, warnings: reply.warnings }
-          : { namespace: target.namespace, status: reply.status, message: replyMessage(reply), warnings: reply.warnings };
-    } catch (err) {
-      dryRun = { namespace: target.namespace, error: errorLine(err) };
-    }
-  }
+  const dryRun = 'namespace' in target ? await createDryRunPod(api, target.namespace) : undefined;
 
   let missedPods: MissedPodsFacts;
   if (!flags.pods) missedPods = { skipped: 'not looked at (--no-pods)' };
@@ -413,7 +414,7 @@ export function renderText(report: CheckReport): string {
 // ---------------------------------------------------------------------------------------------------------------
 
 /** The real cluster: client.ts picks and loads the kubeconfig (client-node is imported only now). */
-function realDeps(env: CheckIo['env']): CheckDeps {
+export function realDeps(env: CheckIo["env"]): CheckDeps {
   return {
     async connect({ kubeconfig, context, timeoutMs }) {
       const { chooseClusterAccess, loadKubeConfig, serviceAccountMounted } = await import('../cluster/client.js');
