@@ -221,7 +221,8 @@ export class FakeApiServer {
     }
     const object = this.objects2.get(path);
     if (object === undefined) {
-      if (req.method === 'GET' || req.method === 'PATCH') {
+      const objectPath = path.startsWith('/apis/') || /^\/api\/v1\/namespaces\/[^/]+\/[^/]+\/[^/]+$/.test(path);
+      if (objectPath && (req.method === 'GET' || req.method === 'PATCH')) {
         this.status(res, 404, 'NotFound', `${path.split('/').at(-2) ?? ''} "${path.split('/').at(-1) ?? ''}" not found`);
         return true;
       }
