@@ -17,7 +17,7 @@ import type { PodDisruptionBudget } from 'kubernetes-types/policy/v1.js';
 import type { ClusterRoleBinding, PolicyRule, Role, RoleBinding } from 'kubernetes-types/rbac/v1.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parseAllDocuments } from 'yaml';
-import { parseConfig } from '../../src/config/parse.js';
+import { DEFAULT_AUDIT, parseConfig } from '../../src/config/parse.js';
 import { defaultConfig } from '../../src/core/defaults.js';
 import { selectionSkipAmong } from '../../src/core/selection.js';
 import { repoRoot } from '../support/fixtures.js';
@@ -458,7 +458,7 @@ describe.skipIf(!hasKubectl)(suiteName, () => {
       const configMap = one<ConfigMap>(build(name).docs, 'ConfigMap', 'sidecar-injector-config');
       expect(Object.keys(configMap.data ?? {})).toEqual(['config.yaml']);
       const result = parseConfig(configMap.data!['config.yaml']!);
-      expect(result).toEqual({ ok: true, config: defaultConfig() });
+      expect(result).toEqual({ ok: true, config: { ...defaultConfig(), audit: DEFAULT_AUDIT } });
     });
   });
 
