@@ -522,6 +522,29 @@ describe.skipIf(!hasKubectl)(suiteName, () => {
     expect(tls.secret!.optional).toBe(false);
   });
 
+  it('audit component: read-only pods cluster-wide for the service account, nothing else; the base grants no pods', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'sidecar-injector-audit-'));
+    try {
+      const rel = (path: string) => relative(dir, join(manifestsDir, path));
+      await writeFile(
+        join(dir, 'kustomization.yaml'),
+        ['apiVersion: kustomize.config.k8s.io/v1beta1', 'kind: Kustomization', 'resources:', `  - ${rel('overlays/self-managed')}`, 'components:', `  - ${rel('components/audit')}`, ''].join('\n'),
+      );
+      const docs = await kustomize(dir);
+      const role = one<Role>(docs, 'ClusterRole', 'sidecar-injector-audit');
+      expect(role.rules).toEqual([{ apiGroups: [''], resources: ['pods'], verbs: ['get', 'list'] }]);
+      const binding = one<ClusterRoleBinding>(docs, 'ClusterRoleBinding', 'sidecar-injector-audit');
+      expect(binding.roleRef).toEqual({ apiGroup: 'rbac.authorization.k8s.io', kind: 'ClusterRole', name: 'sidecar-injector-audit' });
+      const account = one<Deployment>(docs, 'Deployment').spec!.template.spec!.serviceAccountName;
+      expect(binding.subjects).toEqual([{ kind: 'ServiceAccount', name: account, namespace: NAMESPACE }]);
+      // Without the component nobody is granted pods.
+      const baseRules = all<Role>(build('self-managed').docs, 'ClusterRole').flatMap((r) => r.rules ?? []);
+      expect(baseRules.some((r) => (r.resources ?? []).includes('pods'))).toBe(false);
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+
   it('network-policy component: webhook port open to the API server, metrics from labelled namespaces, API and DNS egress', () => {
     const docs = build('self-managed + fail-closed + network-policy').docs;
     const policy = one<NetworkPolicy>(docs, 'NetworkPolicy');
