@@ -16,7 +16,7 @@ import type { InjectorConfig } from '../core/types.js';
 import { eachPodPage, getObject, type ListFailure, type RequestCounter } from './list-pods.js';
 
 /** Above this many pods waiting for their spec in one namespace, one full list beats a GET each. */
-const GET_EACH_LIMIT = 20;
+const GET_EACH_LIMIT = 5;
 
 export interface ScanInput {
   api: KubeApi;
