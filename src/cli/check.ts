@@ -32,6 +32,7 @@ import {
   type Listing,
   type Lookup,
   type TlsProbe,
+  type WebhookEndpoint,
 } from '../cluster/diagnose.js';
 import { auditCluster, auditSetup, type MissedPodsFacts } from '../audit/cluster-audit.js';
 import { DEFAULT_INJECTOR_NAMESPACE } from '../core/labels.js';
@@ -53,7 +54,8 @@ failed, 2 usage error.
 Options:
   --kubeconfig FILE             kubeconfig (default: KUBECONFIG, ~/.kube/config, or the pod's service account)
   --context NAME                kubeconfig context (default: the current one)
-  --name NAME                   MutatingWebhookConfiguration name (default ${DEFAULT_WEBHOOK_CONFIGURATION})
+  --webhook-config NAME         MutatingWebhookConfiguration name, as serve's flag of the same name
+                                (default ${DEFAULT_WEBHOOK_CONFIGURATION})
   --namespace NS                namespace for the dry-run pod (default: the first labelled sidecar-injection=enabled)
   --no-dry-run                  skip the dry-run pod (it needs permission to create pods)
   --injector-namespace NS       the injector's namespace, never injected (default: the webhook Service's namespace,
@@ -74,7 +76,7 @@ Options:
 const OPTIONS = {
   kubeconfig: { type: 'string' },
   context: { type: 'string' },
-  name: { type: 'string', default: DEFAULT_WEBHOOK_CONFIGURATION },
+  'webhook-config': { type: 'string', default: DEFAULT_WEBHOOK_CONFIGURATION },
   namespace: { type: 'string' },
   'no-dry-run': { type: 'boolean', default: false },
   'injector-namespace': { type: 'string' },
@@ -91,7 +93,7 @@ const OPTIONS = {
 export interface CheckFlags {
   kubeconfig?: string;
   context?: string;
-  name: string;
+  webhookConfig: string;
   namespace?: string;
   dryRun: boolean;
   injectorNamespace?: string;
@@ -125,7 +127,7 @@ export function parseCheckFlags(argv: string[]): CheckFlags {
   if (values.timeout.trim() === '' || !Number.isFinite(timeout) || timeout <= 0) {
     throw new UsageError(`--timeout must be a number of seconds > 0, got "${values.timeout}"`);
   }
-  for (const key of ['name', 'tls-secret'] as const) {
+  for (const key of ['webhook-config', 'tls-secret'] as const) {
     if (values[key].trim() === '') throw new UsageError(`--${key} must not be empty`);
   }
   const optional = (key: 'kubeconfig' | 'context' | 'namespace' | 'injector-namespace' | 'config'): string | undefined => {
@@ -144,7 +146,7 @@ export function parseCheckFlags(argv: string[]): CheckFlags {
     pods: !values['no-pods'],
     ...(kubeconfig === undefined ? {} : { kubeconfig }),
     ...(context === undefined ? {} : { context }),
-    name: values.name.trim(),
+    webhookConfig: values['webhook-config'].trim(),
     ...(namespace === undefined ? {} : { namespace }),
     dryRun: !values['no-dry-run'],
     ...(injectorNamespace === undefined ? {} : { injectorNamespace }),
@@ -207,6 +209,23 @@ async function listing<T>(api: KubeApi, path: string): Promise<Listing<T>> {
 
 const segment = encodeURIComponent;
 
+/**
+ * The injector's namespace, derived one way everywhere: the flag, else the namespace of the webhook's Service,
+ * else POD_NAMESPACE (check running in the injector's pod), else the default.
+ */
+export function injectorNamespaceOf(
+  flags: { injectorNamespace?: string },
+  env: CheckIo['env'],
+  endpoint: WebhookEndpoint | undefined,
+): string {
+  return (
+    flags.injectorNamespace ??
+    (endpoint?.kind === 'service' ? endpoint.namespace : undefined) ??
+    (env.POD_NAMESPACE?.trim() || undefined) ??
+    DEFAULT_INJECTOR_NAMESPACE
+  );
+}
+
 /** A server-side dry-run create of the probe pod: what the admission chain (our webhook included) made of it. */
 export async function createDryRunPod(api: KubeApi, namespace: string): Promise<DryRunOutcome> {
   try {
@@ -229,7 +248,7 @@ export async function gatherFacts(
 ): Promise<CheckFacts> {
   const { api } = connection;
   const base = {
-    webhookConfigurationName: flags.name,
+    webhookConfigurationName: flags.webhookConfig,
     podSecurityDefault: flags.podSecurityDefault,
     inCluster: connection.inCluster,
     strict: flags.strict,
@@ -244,7 +263,7 @@ export async function gatherFacts(
     const facts: CheckFacts = {
       ...base,
       apiServer: { server: api.server, context: connection.context, error: errorLine(err) },
-      excludedNamespaces: excludedNamespaces(flags.injectorNamespace ?? env.POD_NAMESPACE ?? DEFAULT_INJECTOR_NAMESPACE),
+      excludedNamespaces: excludedNamespaces(injectorNamespaceOf(flags, env, undefined)),
       now: deps.now(),
     };
     return facts;
@@ -252,7 +271,7 @@ export async function gatherFacts(
 
   const webhookConfiguration = await lookup<MutatingWebhookConfiguration>(
     api,
-    `/apis/admissionregistration.k8s.io/v1/mutatingwebhookconfigurations/${segment(flags.name)}`,
+    `/apis/admissionregistration.k8s.io/v1/mutatingwebhookconfigurations/${segment(flags.webhookConfig)}`,
   );
   const endpoint = 'found' in webhookConfiguration && webhookConfiguration.found ? webhookEndpoint(webhookConfiguration.object) : undefined;
 
@@ -282,11 +301,7 @@ export async function gatherFacts(
     served = probe.reached ? { reached: true, target, chain: probe.chain } : { reached: false, target, error: probe.error };
   }
 
-  const injectorNamespace =
-    flags.injectorNamespace ??
-    (endpoint?.kind === 'service' ? endpoint.namespace : undefined) ??
-    (env.POD_NAMESPACE?.trim() || undefined) ??
-    DEFAULT_INJECTOR_NAMESPACE;
+  const injectorNamespace = injectorNamespaceOf(flags, env, endpoint);
   const excluded = excludedNamespaces(injectorNamespace);
   const namespaces = await listing<Namespace>(api, '/api/v1/namespaces');
 
@@ -485,9 +500,9 @@ export async function runCheck(argv: string[], io: CheckIo): Promise<number> {
   let facts: CheckFacts;
   if ('error' in connection) {
     facts = {
-      webhookConfigurationName: flags.name,
+      webhookConfigurationName: flags.webhookConfig,
       apiServer: { server: '', error: connection.error },
-      excludedNamespaces: excludedNamespaces(flags.injectorNamespace ?? DEFAULT_INJECTOR_NAMESPACE),
+      excludedNamespaces: excludedNamespaces(injectorNamespaceOf(flags, io.env, undefined)),
       podSecurityDefault: flags.podSecurityDefault,
       inCluster: false,
       now: deps.now(),

@@ -15,7 +15,7 @@ import type { Namespace, Pod, Secret, Service } from 'kubernetes-types/core/v1.j
 import type { EndpointSlice } from 'kubernetes-types/discovery/v1.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parse } from 'yaml';
-import { buildReport, parseCheckFlags, renderText, runCheck, type CheckDeps } from '../../src/cli/check.js';
+import { buildReport, injectorNamespaceOf, parseCheckFlags, renderText, runCheck, type CheckDeps } from '../../src/cli/check.js';
 import { kubeApi, parseWarningHeader, probeCertificateChain, type ApiReply, type KubeApi } from '../../src/cluster/check-api.js';
 import {
   CHECKS,
@@ -591,7 +591,7 @@ describe('certificates', () => {
 describe('flags and reports', () => {
   it('parses flags with defaults', () => {
     expect(parseCheckFlags([])).toEqual({
-      name: 'sidecar-injector',
+      webhookConfig: 'sidecar-injector',
       dryRun: true,
       tlsSecret: 'sidecar-injector-tls',
       podSecurityDefault: 'privileged',
@@ -617,8 +617,19 @@ describe('flags and reports', () => {
     [['--timeout', '0'], /--timeout must be/],
     [['--namespace', ''], /--namespace must not be empty/],
     [['--bogus'], /Unknown option '--bogus'/],
+    // One name for one thing: serve and check both call it --webhook-config.
+    [['--name', 'x'], /Unknown option '--name'/],
   ])('rejects %j', (argv, message) => {
     expect(() => parseCheckFlags(argv)).toThrow(message);
+  });
+
+  it('the injector namespace, derived one way: the flag, the webhook Service, POD_NAMESPACE, the default', () => {
+    const endpoint = webhookEndpoint(shippedWebhookConfiguration());
+    expect(injectorNamespaceOf({ injectorNamespace: 'mine' }, { POD_NAMESPACE: 'pod' }, endpoint)).toBe('mine');
+    expect(injectorNamespaceOf({}, { POD_NAMESPACE: 'pod' }, endpoint)).toBe('sidecar-injector');
+    expect(injectorNamespaceOf({}, { POD_NAMESPACE: ' pod ' }, undefined)).toBe('pod');
+    expect(injectorNamespaceOf({}, { POD_NAMESPACE: '' }, undefined)).toBe('sidecar-injector');
+    expect(parseCheckFlags(['--webhook-config', 'other']).webhookConfig).toBe('other');
   });
 
   it('the JSON report has a stable shape', () => {
