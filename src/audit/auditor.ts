@@ -110,6 +110,21 @@ function total(counts: Record<string, number>): number {
   return Object.values(counts).reduce((a, b) => a + b, 0);
 }
 
+type Metrics = ReturnType<typeof gauges>;
+
+function publish(metrics: Metrics, result: ScanResult, namespaces: readonly string[], nowMs: number): void {
+  metrics.missing.reset();
+  metrics.stale.reset();
+  // Every audited namespace gets a series (0 when clean), so an alert resolves instead of going stale.
+  for (const ns of namespaces) {
+    metrics.missing.set({ namespace: ns }, result.missedByNamespace[ns] ?? 0);
+    metrics.stale.set({ namespace: ns }, result.staleByNamespace[ns] ?? 0);
+  }
+  for (const [ns, n] of Object.entries(result.missedByNamespace)) metrics.missing.set({ namespace: ns }, n);
+  for (const [ns, n] of Object.entries(result.staleByNamespace)) metrics.stale.set({ namespace: ns }, n);
+  metrics.lastSuccess.set(nowMs / 1000);
+}
+
 export function createMissedPodsAuditor(options: AuditorOptions): MissedPodsAuditor {
   const timers = options.timers ?? realTimers;
   const metrics = gauges(options.metricsRegistry);
@@ -118,19 +133,6 @@ export function createMissedPodsAuditor(options: AuditorOptions): MissedPodsAudi
   let closed = false;
   let lastFigures: string | undefined;
   let lastError: string | undefined;
-
-  const publish = (result: ScanResult, namespaces: readonly string[]): void => {
-    metrics.missing.reset();
-    metrics.stale.reset();
-    // Every audited namespace gets a series (0 when clean), so an alert resolves instead of going stale.
-    for (const ns of namespaces) {
-      metrics.missing.set({ namespace: ns }, result.missedByNamespace[ns] ?? 0);
-      metrics.stale.set({ namespace: ns }, result.staleByNamespace[ns] ?? 0);
-    }
-    for (const [ns, n] of Object.entries(result.missedByNamespace)) metrics.missing.set({ namespace: ns }, n);
-    for (const [ns, n] of Object.entries(result.staleByNamespace)) metrics.stale.set({ namespace: ns }, n);
-    metrics.lastSuccess.set(timers.now() / 1000);
-  };
 
   const auditOnce = async (): Promise<void> => {
     const config = options.config();
@@ -159,7 +161,7 @@ export function createMissedPodsAuditor(options: AuditorOptions): MissedPodsAudi
     lastError = undefined;
     const excluded = excludedNamespaceList(options.context().injectorNamespace, config.excludedNamespaces);
     const audited = namespaces.map((ns) => ns.metadata?.name ?? '').filter((ns) => namespaceSelected(excluded, ns, labelsOf(namespaces, ns)));
-    publish(scan.result, audited);
+    publish(metrics, scan.result, audited, timers.now());
     const now = figures(scan.result);
     if (now !== lastFigures) {
       options.log.info(
