@@ -19,6 +19,7 @@ Commands:
   uninject   remove what the injector added, offline
   certs      write a development CA and serving certificate
   check      diagnose the injector in the cluster of the current kubeconfig
+  repair     restart the workloads whose pods were created without the sidecar
 
 Options:
   -h, --help     show this help (or: sidecar-injector <command> --help)
@@ -67,6 +68,11 @@ async function main(argv: string[]): Promise<number> {
       const { runCheck } = await import('./cli/check.js');
       const { KUBECONFIG, HOME, KUBERNETES_SERVICE_HOST, KUBERNETES_SERVICE_PORT, POD_NAMESPACE } = process.env;
       return runCheck(rest, { ...out, env: { KUBECONFIG, HOME, KUBERNETES_SERVICE_HOST, KUBERNETES_SERVICE_PORT, POD_NAMESPACE } });
+    }
+    case 'repair': {
+      const { runRepair } = await import('./cli/repair.js');
+      const { KUBECONFIG, HOME, KUBERNETES_SERVICE_HOST, KUBERNETES_SERVICE_PORT, POD_NAMESPACE } = process.env;
+      return runRepair(rest, { ...out, env: { KUBECONFIG, HOME, KUBERNETES_SERVICE_HOST, KUBERNETES_SERVICE_PORT, POD_NAMESPACE } });
     }
     case '-h':
     case '--help':

@@ -5,13 +5,13 @@
  *
  * Read-only: the one write is a pod create with dryRun=All, which the API server never stores.
  */
-import { existsSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import type { MutatingWebhookConfiguration } from 'kubernetes-types/admissionregistration/v1.js';
 import type { Namespace, Pod, Secret, Service } from 'kubernetes-types/core/v1.js';
 import type { EndpointSlice } from 'kubernetes-types/discovery/v1.js';
-import type { ApiReply, ChainProbe, KubeApi } from '../cluster/check-api.js';
+import { replyMessage, type ChainProbe, type KubeApi } from '../cluster/check-api.js';
 import {
   CHECKS,
   DEFAULT_TLS_SECRET,
@@ -32,8 +32,11 @@ import {
   type Listing,
   type Lookup,
   type TlsProbe,
+  type WebhookEndpoint,
 } from '../cluster/diagnose.js';
+import { auditCluster, auditSetup, type MissedPodsFacts } from '../audit/cluster-audit.js';
 import { DEFAULT_INJECTOR_NAMESPACE } from '../core/labels.js';
+import type { Workload } from '../audit/workloads.js';
 import { POD_SECURITY_LEVELS, type PodSecurityLevel } from '../core/types.js';
 import { errorLine } from '../error-line.js';
 import { flagsOrExit } from './io.js';
@@ -43,14 +46,16 @@ export const CHECK_USAGE = `Usage: sidecar-injector check [options]
 
 Diagnoses the injector in the cluster of the current kubeconfig: the MutatingWebhookConfiguration and its two
 entries, the caBundle and the certificate the webhook serves, the Service and its ready endpoints, the labelled
-namespaces and their Pod Security levels, and a server-side dry-run pod that must come back with the sidecar.
+namespaces and their Pod Security levels, a server-side dry-run pod that must come back with the sidecar, and
+the pods that should carry the sidecar but do not (grouped by workload, with the command that restarts it).
 Nothing is changed (the dry-run pod is never stored). Exit status: 0 healthy (warnings allowed), 1 a check
 failed, 2 usage error.
 
 Options:
   --kubeconfig FILE             kubeconfig (default: KUBECONFIG, ~/.kube/config, or the pod's service account)
   --context NAME                kubeconfig context (default: the current one)
-  --name NAME                   MutatingWebhookConfiguration name (default ${DEFAULT_WEBHOOK_CONFIGURATION})
+  --webhook-config NAME         MutatingWebhookConfiguration name, as serve's flag of the same name
+                                (default ${DEFAULT_WEBHOOK_CONFIGURATION})
   --namespace NS                namespace for the dry-run pod (default: the first labelled sidecar-injection=enabled)
   --no-dry-run                  skip the dry-run pod (it needs permission to create pods)
   --injector-namespace NS       the injector's namespace, never injected (default: the webhook Service's namespace,
@@ -59,6 +64,10 @@ Options:
                                 (default ${DEFAULT_TLS_SECRET})
   --pod-security-default LEVEL  level of namespaces without an enforce label: ${POD_SECURITY_LEVELS.join(', ')}
                                 (default privileged, as the injector's podSecurity.defaultLevel)
+  --config FILE                 the injector's configuration, to judge pods by (default: its ConfigMap
+                                sidecar-injector-config in the injector's namespace, else the built-in defaults)
+  --strict                      pods without the sidecar are a failure (exit 1), not a warning
+  --no-pods                     do not look at pods (listing them needs permission to list pods)
   --timeout SECONDS             per request (default 10)
   -o, --output FORMAT           text or json (default text)
   -h, --help                    show this help
@@ -67,12 +76,15 @@ Options:
 const OPTIONS = {
   kubeconfig: { type: 'string' },
   context: { type: 'string' },
-  name: { type: 'string', default: DEFAULT_WEBHOOK_CONFIGURATION },
+  'webhook-config': { type: 'string', default: DEFAULT_WEBHOOK_CONFIGURATION },
   namespace: { type: 'string' },
   'no-dry-run': { type: 'boolean', default: false },
   'injector-namespace': { type: 'string' },
   'tls-secret': { type: 'string', default: DEFAULT_TLS_SECRET },
   'pod-security-default': { type: 'string', default: 'privileged' },
+  config: { type: 'string' },
+  strict: { type: 'boolean', default: false },
+  'no-pods': { type: 'boolean', default: false },
   timeout: { type: 'string', default: '10' },
   output: { type: 'string', short: 'o', default: 'text' },
   help: { type: 'boolean', short: 'h', default: false },
@@ -81,7 +93,7 @@ const OPTIONS = {
 export interface CheckFlags {
   kubeconfig?: string;
   context?: string;
-  name: string;
+  webhookConfig: string;
   namespace?: string;
   dryRun: boolean;
   injectorNamespace?: string;
@@ -90,6 +102,9 @@ export interface CheckFlags {
   timeoutMs: number;
   output: 'text' | 'json';
   help: boolean;
+  config?: string;
+  strict: boolean;
+  pods: boolean;
 }
 
 class UsageError extends Error {}
@@ -112,10 +127,10 @@ export function parseCheckFlags(argv: string[]): CheckFlags {
   if (values.timeout.trim() === '' || !Number.isFinite(timeout) || timeout <= 0) {
     throw new UsageError(`--timeout must be a number of seconds > 0, got "${values.timeout}"`);
   }
-  for (const key of ['name', 'tls-secret'] as const) {
+  for (const key of ['webhook-config', 'tls-secret'] as const) {
     if (values[key].trim() === '') throw new UsageError(`--${key} must not be empty`);
   }
-  const optional = (key: 'kubeconfig' | 'context' | 'namespace' | 'injector-namespace'): string | undefined => {
+  const optional = (key: 'kubeconfig' | 'context' | 'namespace' | 'injector-namespace' | 'config'): string | undefined => {
     const value = values[key]?.trim();
     if (value === '') throw new UsageError(`--${key} must not be empty`);
     return value;
@@ -124,10 +139,14 @@ export function parseCheckFlags(argv: string[]): CheckFlags {
   const context = optional('context');
   const namespace = optional('namespace');
   const injectorNamespace = optional('injector-namespace');
+  const config = optional('config');
   return {
+    ...(config === undefined ? {} : { config }),
+    strict: values.strict,
+    pods: !values['no-pods'],
     ...(kubeconfig === undefined ? {} : { kubeconfig }),
     ...(context === undefined ? {} : { context }),
-    name: values.name.trim(),
+    webhookConfig: values['webhook-config'].trim(),
     ...(namespace === undefined ? {} : { namespace }),
     dryRun: !values['no-dry-run'],
     ...(injectorNamespace === undefined ? {} : { injectorNamespace }),
@@ -164,14 +183,7 @@ export interface CheckIo {
   deps?: CheckDeps;
 }
 
-/** The message of a Kubernetes Status body, else the HTTP status. */
-export function replyMessage(reply: ApiReply): string {
-  const body = reply.body;
-  if (typeof body === 'object' && body !== null && 'message' in body && typeof body.message === 'string') {
-    return `${body.message} (HTTP ${reply.status})`;
-  }
-  return `HTTP ${reply.status}`;
-}
+export { replyMessage };
 
 async function lookup<T>(api: KubeApi, path: string): Promise<Lookup<T>> {
   try {
@@ -197,15 +209,50 @@ async function listing<T>(api: KubeApi, path: string): Promise<Listing<T>> {
 
 const segment = encodeURIComponent;
 
+/**
+ * The injector's namespace, derived one way everywhere: the flag, else the namespace of the webhook's Service,
+ * else POD_NAMESPACE (check running in the injector's pod), else the default.
+ */
+export function injectorNamespaceOf(
+  flags: { injectorNamespace?: string },
+  env: CheckIo['env'],
+  endpoint: WebhookEndpoint | undefined,
+): string {
+  return (
+    flags.injectorNamespace ??
+    (endpoint?.kind === 'service' ? endpoint.namespace : undefined) ??
+    (env.POD_NAMESPACE?.trim() || undefined) ??
+    DEFAULT_INJECTOR_NAMESPACE
+  );
+}
+
+/** A server-side dry-run create of the probe pod: what the admission chain (our webhook included) made of it. */
+export async function createDryRunPod(api: KubeApi, namespace: string): Promise<DryRunOutcome> {
+  try {
+    const reply = await api.request('POST', `/api/v1/namespaces/${segment(namespace)}/pods?dryRun=All`, probePod());
+    return reply.status === 200 || reply.status === 201
+      ? { namespace, status: reply.status, pod: reply.body as Pod, warnings: reply.warnings }
+      : { namespace, status: reply.status, message: replyMessage(reply), warnings: reply.warnings };
+  } catch (err) {
+    return { namespace, error: errorLine(err) };
+  }
+}
+
 /** Everything the diagnosis needs, fetched in dependency order (the endpoint decides what else to read). */
 export async function gatherFacts(
   connection: Connection,
   flags: CheckFlags,
   env: CheckIo['env'],
   deps: Pick<CheckDeps, 'probe' | 'now'>,
+  configFile?: { path: string; text: string },
 ): Promise<CheckFacts> {
   const { api } = connection;
-  const base = { webhookConfigurationName: flags.name, podSecurityDefault: flags.podSecurityDefault, inCluster: connection.inCluster };
+  const base = {
+    webhookConfigurationName: flags.webhookConfig,
+    podSecurityDefault: flags.podSecurityDefault,
+    inCluster: connection.inCluster,
+    strict: flags.strict,
+  };
   let version: string | undefined;
   try {
     const reply = await api.request('GET', '/version');
@@ -216,7 +263,7 @@ export async function gatherFacts(
     const facts: CheckFacts = {
       ...base,
       apiServer: { server: api.server, context: connection.context, error: errorLine(err) },
-      excludedNamespaces: excludedNamespaces(flags.injectorNamespace ?? env.POD_NAMESPACE ?? DEFAULT_INJECTOR_NAMESPACE),
+      excludedNamespaces: excludedNamespaces(injectorNamespaceOf(flags, env, undefined)),
       now: deps.now(),
     };
     return facts;
@@ -224,7 +271,7 @@ export async function gatherFacts(
 
   const webhookConfiguration = await lookup<MutatingWebhookConfiguration>(
     api,
-    `/apis/admissionregistration.k8s.io/v1/mutatingwebhookconfigurations/${segment(flags.name)}`,
+    `/apis/admissionregistration.k8s.io/v1/mutatingwebhookconfigurations/${segment(flags.webhookConfig)}`,
   );
   const endpoint = 'found' in webhookConfiguration && webhookConfiguration.found ? webhookEndpoint(webhookConfiguration.object) : undefined;
 
@@ -254,11 +301,7 @@ export async function gatherFacts(
     served = probe.reached ? { reached: true, target, chain: probe.chain } : { reached: false, target, error: probe.error };
   }
 
-  const injectorNamespace =
-    flags.injectorNamespace ??
-    (endpoint?.kind === 'service' ? endpoint.namespace : undefined) ??
-    (env.POD_NAMESPACE?.trim() || undefined) ??
-    DEFAULT_INJECTOR_NAMESPACE;
+  const injectorNamespace = injectorNamespaceOf(flags, env, endpoint);
   const excluded = excludedNamespaces(injectorNamespace);
   const namespaces = await listing<Namespace>(api, '/api/v1/namespaces');
 
@@ -268,21 +311,16 @@ export async function gatherFacts(
   else if (flags.namespace !== undefined) target = { namespace: flags.namespace, why: '--namespace' };
   else target = { none: 'namespaces could not be listed; pass --namespace' };
 
-  let dryRun: DryRunOutcome | undefined;
-  if ('namespace' in target) {
-    try {
-      const reply = await api.request('POST', `/api/v1/namespaces/${segment(target.namespace)}/pods?dryRun=All`, probePod());
-      dryRun =
-        reply.status === 200 || reply.status === 201
-          ? { namespace: target.namespace, status: reply.status, pod: reply.body as Pod, warnings: reply.warnings }
-          : { namespace: target.namespace, status: reply.status, message: replyMessage(reply), warnings: reply.warnings };
-    } catch (err) {
-      dryRun = { namespace: target.namespace, error: errorLine(err) };
-    }
-  }
+  const dryRun = 'namespace' in target ? await createDryRunPod(api, target.namespace) : undefined;
+
+  let missedPods: MissedPodsFacts;
+  if (!flags.pods) missedPods = { skipped: 'not looked at (--no-pods)' };
+  else if (!('items' in namespaces)) missedPods = { skipped: 'namespaces could not be listed' };
+  else missedPods = await auditCluster(api, namespaces.items, await auditSetup(api, injectorNamespace, version, configFile));
 
   return {
     ...base,
+    missedPods,
     apiServer: { server: api.server, context: connection.context, ...(version === undefined ? {} : { version }) },
     webhookConfiguration,
     ...(service === undefined ? {} : { service }),
@@ -311,6 +349,17 @@ export interface CheckReport {
   checks: CheckResult[];
   namespaces: { enabled: { name: string; podSecurity: PodSecurityLevel }[]; disabled: string[] } | null;
   dryRun: { namespace: string; injected: boolean; mode: string | null } | null;
+  /** Pods that should carry the sidecar but do not, by workload; null when not looked at or unreadable. */
+  missedPods: {
+    scanned: number;
+    requests: number;
+    missed: number;
+    missedByNamespace: Record<string, number>;
+    stale: number;
+    staleByNamespace: Record<string, number>;
+    configuration: string;
+    workloads: Workload[];
+  } | null;
 }
 
 /** The JSON document `--output json` prints: every key always present, checks in a fixed order. */
@@ -335,6 +384,22 @@ export function buildReport(facts: CheckFacts, results: CheckResult[]): CheckRep
         ? null
         : { enabled: namespaces.enabled.map((n) => ({ name: n.name, podSecurity: n.podSecurity })), disabled: namespaces.disabled },
     dryRun: dryRun === undefined ? null : { namespace: dryRun.namespace, injected: reading?.injected ?? false, mode: reading?.mode ?? null },
+    missedPods: missedPodsReport(facts.missedPods),
+  };
+}
+
+function missedPodsReport(facts: MissedPodsFacts | undefined): CheckReport['missedPods'] {
+  if (facts === undefined || !('ok' in facts) || !facts.ok) return null;
+  const { result, workloads, configSource } = facts;
+  return {
+    scanned: result.scanned,
+    requests: result.requests,
+    missed: result.missed.length,
+    missedByNamespace: result.missedByNamespace,
+    stale: Object.values(result.staleByNamespace).reduce((a, b) => a + b, 0),
+    staleByNamespace: result.staleByNamespace,
+    configuration: configSource,
+    workloads,
   };
 }
 
@@ -364,7 +429,7 @@ export function renderText(report: CheckReport): string {
 // ---------------------------------------------------------------------------------------------------------------
 
 /** The real cluster: client.ts picks and loads the kubeconfig (client-node is imported only now). */
-function realDeps(env: CheckIo['env']): CheckDeps {
+export function realDeps(env: CheckIo["env"]): CheckDeps {
   return {
     async connect({ kubeconfig, context, timeoutMs }) {
       const { chooseClusterAccess, loadKubeConfig, serviceAccountMounted } = await import('../cluster/client.js');
@@ -405,10 +470,27 @@ function realDeps(env: CheckIo['env']): CheckDeps {
   };
 }
 
+/** The text of `--config`, or 'failed' once the error is written (a usage error: exit 2). */
+export function readConfigFlag(
+  command: string,
+  path: string | undefined,
+  io: Pick<CheckIo, 'stderr'>,
+): { path: string; text: string } | undefined | 'failed' {
+  if (path === undefined) return undefined;
+  try {
+    return { path, text: readFileSync(path, 'utf8') };
+  } catch (err) {
+    io.stderr.write(`sidecar-injector ${command}: cannot read --config ${path}: ${errorLine(err)}\n`);
+    return 'failed';
+  }
+}
+
 export async function runCheck(argv: string[], io: CheckIo): Promise<number> {
   const parsed = flagsOrExit('check', CHECK_USAGE, () => parseCheckFlags(argv), io);
   if ('exitCode' in parsed) return parsed.exitCode;
   const { flags } = parsed;
+  const configFile = readConfigFlag('check', flags.config, io);
+  if (configFile === 'failed') return 2;
   const deps = io.deps ?? realDeps(io.env);
   const connection = await deps.connect({
     ...(flags.kubeconfig === undefined ? {} : { kubeconfig: flags.kubeconfig }),
@@ -418,15 +500,15 @@ export async function runCheck(argv: string[], io: CheckIo): Promise<number> {
   let facts: CheckFacts;
   if ('error' in connection) {
     facts = {
-      webhookConfigurationName: flags.name,
+      webhookConfigurationName: flags.webhookConfig,
       apiServer: { server: '', error: connection.error },
-      excludedNamespaces: excludedNamespaces(flags.injectorNamespace ?? DEFAULT_INJECTOR_NAMESPACE),
+      excludedNamespaces: excludedNamespaces(injectorNamespaceOf(flags, io.env, undefined)),
       podSecurityDefault: flags.podSecurityDefault,
       inCluster: false,
       now: deps.now(),
     };
   } else {
-    facts = await gatherFacts(connection, flags, io.env, deps);
+    facts = await gatherFacts(connection, flags, io.env, deps, configFile);
   }
   const results = diagnose(facts);
   const report = buildReport(facts, results);

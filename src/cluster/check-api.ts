@@ -7,7 +7,7 @@
  * `@kubernetes/client-node` is only needed for its types here; client.ts loads it when a KubeConfig is built.
  */
 import { request as httpRequest, type IncomingMessage } from 'node:http';
-import { request as httpsRequest, type RequestOptions } from 'node:https';
+import { request as httpsRequest, type RequestOptions as HttpsOptions } from 'node:https';
 import { isIP } from 'node:net';
 import { connect as tlsConnect, type DetailedPeerCertificate } from 'node:tls';
 import type { KubeConfig } from '@kubernetes/client-node';
@@ -20,10 +20,31 @@ export interface ApiReply {
   warnings: string[];
 }
 
+export interface RequestOptions {
+  /** Default `application/json`; a PartialObjectMetadataList request asks for less. */
+  accept?: string;
+  /** Default `application/json`; a PATCH names its patch type here. */
+  contentType?: string;
+}
+
+/** What a list returns when only the metadata is wanted: names, labels, annotations, owners, no spec. */
+export const METADATA_LIST_ACCEPT = 'application/json;as=PartialObjectMetadataList;g=meta.k8s.io;v=v1,application/json';
+/** The same for one object. */
+export const METADATA_ACCEPT = 'application/json;as=PartialObjectMetadata;g=meta.k8s.io;v=v1,application/json';
+
 export interface KubeApi {
   server: string;
   /** Throws on a network or TLS error; any HTTP status comes back as a reply. */
-  request(method: 'GET' | 'POST' | 'PUT' | 'PATCH' | 'DELETE', path: string, body?: unknown): Promise<ApiReply>;
+  request(method: 'GET' | 'POST' | 'PUT' | 'PATCH' | 'DELETE', path: string, body?: unknown, options?: RequestOptions): Promise<ApiReply>;
+}
+
+/** The message of a Kubernetes Status body, else the HTTP status. */
+export function replyMessage(reply: ApiReply): string {
+  const body = reply.body;
+  if (typeof body === 'object' && body !== null && 'message' in body && typeof body.message === 'string') {
+    return `${body.message} (HTTP ${reply.status})`;
+  }
+  return `HTTP ${reply.status}`;
 }
 
 const MAX_BODY_BYTES = 64 * 1024 * 1024;
@@ -51,14 +72,16 @@ export function kubeApi(kubeConfig: KubeConfig, timeoutMs: number): KubeApi {
   const server = cluster.server.replace(/\/+$/, '');
   return {
     server,
-    async request(method, path, body) {
+    async request(method, path, body, wanted = {}) {
       const payload = body === undefined ? undefined : Buffer.from(JSON.stringify(body));
-      const options: RequestOptions = {
+      const options: HttpsOptions = {
         method,
         headers: {
-          accept: 'application/json',
+          accept: wanted.accept ?? 'application/json',
           'user-agent': 'sidecar-injector-check',
-          ...(payload === undefined ? {} : { 'content-type': 'application/json', 'content-length': String(payload.length) }),
+          ...(payload === undefined
+            ? {}
+            : { 'content-type': wanted.contentType ?? 'application/json', 'content-length': String(payload.length) }),
         },
         timeout: timeoutMs,
       };

@@ -10,10 +10,13 @@ import { isIP } from 'node:net';
 import type { MutatingWebhook, MutatingWebhookConfiguration } from 'kubernetes-types/admissionregistration/v1.js';
 import type { Namespace, Pod, Secret, Service } from 'kubernetes-types/core/v1.js';
 import type { EndpointSlice } from 'kubernetes-types/discovery/v1.js';
-import { ALWAYS_EXCLUDED_NAMESPACES, SELECTION_LABEL, STATUS_ANNOTATION } from '../core/labels.js';
+import { SELECTION_LABEL, STATUS_ANNOTATION } from '../core/labels.js';
+import { excludedNamespaceList, namespaceSelected } from '../core/selection.js';
 import { isStatusError, parseStatus } from '../core/status.js';
 import type { PodSecurityLevel, SidecarMode } from '../core/types.js';
 import { certificateValidity } from '../tls/certificates.js';
+import type { MissedPodsFacts } from '../audit/cluster-audit.js';
+import { age, type Workload } from '../audit/workloads.js';
 import { enforceLevel } from './facts.js';
 
 export const WEBHOOK_ENTRY_NAMES: readonly string[] = ['namespace.sidecar-injector.io', 'pod.sidecar-injector.io'];
@@ -38,7 +41,8 @@ export type CheckId =
   | 'endpoints'
   | 'namespaces'
   | 'pod-security'
-  | 'dry-run';
+  | 'dry-run'
+  | 'missed-pods';
 
 export const CHECKS: readonly { id: CheckId; title: string }[] = [
   { id: 'api-server', title: 'API server' },
@@ -51,6 +55,7 @@ export const CHECKS: readonly { id: CheckId; title: string }[] = [
   { id: 'namespaces', title: 'labelled namespaces' },
   { id: 'pod-security', title: 'Pod Security' },
   { id: 'dry-run', title: 'dry-run pod' },
+  { id: 'missed-pods', title: 'pods without the sidecar' },
 ];
 
 export interface CheckResult {
@@ -110,14 +115,18 @@ export interface CheckFacts {
   podSecurityDefault: PodSecurityLevel;
   /** Where check runs: in a pod (Services are reachable) or not. */
   inCluster: boolean;
+  /** The scan of the pods for ones created without the sidecar. */
+  missedPods?: MissedPodsFacts;
+  /** `--strict`: pods without the sidecar are a failure, not a warning. */
+  strict?: boolean;
   now: Date;
 }
 
 // ---------------------------------------------------------------------------------------------------------------
 // What to look at.
 
-export function excludedNamespaces(injectorNamespace: string): string[] {
-  return [...new Set([...ALWAYS_EXCLUDED_NAMESPACES, injectorNamespace])];
+export function excludedNamespaces(injectorNamespace: string, configured: readonly string[] = []): string[] {
+  return excludedNamespaceList(injectorNamespace, configured);
 }
 
 /** Our entries, in WEBHOOK_ENTRY_NAMES order (absent ones left out). */
@@ -173,7 +182,7 @@ function nameOf(namespace: Namespace): string {
 /** Live (not terminating) namespaces labelled enabled, not excluded, by name. */
 export function enabledNamespaces(namespaces: readonly Namespace[], excluded: readonly string[]): Namespace[] {
   return namespaces
-    .filter((ns) => labelOf(ns, SELECTION_LABEL) === 'enabled' && !isExcluded(nameOf(ns), excluded))
+    .filter((ns) => namespaceSelected(excluded, nameOf(ns), ns.metadata?.labels ?? {}))
     .filter((ns) => ns.status?.phase !== 'Terminating' && ns.metadata?.deletionTimestamp === undefined)
     .sort((a, b) => nameOf(a).localeCompare(nameOf(b)));
 }
@@ -676,6 +685,49 @@ function checkDryRun(facts: CheckFacts): CheckResult {
   );
 }
 
+function workloadLine(workload: Workload, now: Date): string {
+  const what = `${workload.namespace} ${workload.kind.toLowerCase()}/${workload.name}`;
+  const count = `${workload.pods} pod${workload.pods === 1 ? '' : 's'}, oldest ${age(workload.oldest, now)}`;
+  return `${what}: ${count}: ${workload.fix ?? `not restarted: ${workload.reason ?? 'unknown owner'}`}`;
+}
+
+function byNamespaceText(counts: Record<string, number>): string {
+  return Object.entries(counts)
+    .sort(([a], [b]) => a.localeCompare(b))
+    .map(([ns, n]) => `${ns} ${n}`)
+    .join(', ');
+}
+
+/** Pods selected for injection that carry no sidecar: the webhook was not called, or failed open, at their creation. */
+function checkMissedPods(facts: CheckFacts): CheckResult {
+  const missed = facts.missedPods;
+  if (missed === undefined) return result('missed-pods', 'skip', 'not looked at');
+  if ('skipped' in missed) return result('missed-pods', 'skip', missed.skipped);
+  const source = `judged with the configuration from ${missed.configSource}`;
+  if (!missed.ok) {
+    const hint = missed.forbidden ? ': check needs permission to list pods (cluster-wide for pods opted in by label)' : '';
+    return result('missed-pods', 'warn', `${missed.error}${hint}`, [source]);
+  }
+  const { result: scan, workloads } = missed;
+  const staleCount = Object.values(scan.staleByNamespace).reduce((a, b) => a + b, 0);
+  const details: string[] = [];
+  const stale =
+    staleCount === 0
+      ? []
+      : [
+          `${staleCount} pod${staleCount === 1 ? '' : 's'} carry a sidecar older than today's configuration (stale, by namespace: ` +
+            `${byNamespaceText(scan.staleByNamespace)}), e.g. ${scan.staleExamples.map((e) => `${e.namespace}/${e.name} (${e.differences.join(', ')})`).join('; ')}`,
+        ];
+  const looked = `${scan.scanned} pod${scan.scanned === 1 ? '' : 's'} looked at in ${scan.requests} request${scan.requests === 1 ? '' : 's'}`;
+  if (scan.missed.length === 0) return result('missed-pods', 'pass', `${looked}: none is missing the sidecar`, [...stale, source]);
+  details.push(...workloads.map((w) => workloadLine(w, facts.now)));
+  details.push(...stale, source, 'restart the workloads listed: sidecar-injector repair (a dry run unless --yes)');
+  const message =
+    `${scan.missed.length} pod${scan.missed.length === 1 ? '' : 's'} in ${workloads.length} workload${workloads.length === 1 ? '' : 's'} ` +
+    `should carry the sidecar but do not (created while the webhook was not called or failed open; ${looked})`;
+  return result('missed-pods', facts.strict === true ? 'fail' : 'warn', message, details);
+}
+
 /** Every check, in CHECKS order. Checks that depend on something that failed are skipped with the reason. */
 export function diagnose(facts: CheckFacts): CheckResult[] {
   const results: CheckResult[] = [];
@@ -731,6 +783,7 @@ export function diagnose(facts: CheckFacts): CheckResult[] {
   }
 
   results.push(checkDryRun(facts));
+  results.push(checkMissedPods(facts));
   const order = new Map(CHECKS.map((c, index) => [c.id, index]));
   return results.sort((a, b) => (order.get(a.id) ?? 0) - (order.get(b.id) ?? 0));
 }

@@ -10,7 +10,24 @@ import { sidecarScript } from '../core/sidecar-command.js';
 import type { InjectorConfig } from '../core/types.js';
 import { configFileSchema, type ConfigFile } from './schema.js';
 
-export type ConfigResult = { ok: true; config: InjectorConfig } | { ok: false; error: string };
+/** The continuous missed-pods audit of `serve` (src/audit/auditor.ts); off unless asked for. */
+export interface AuditSettings {
+  missingSidecars: boolean;
+  intervalSeconds: number;
+}
+
+export const DEFAULT_AUDIT: AuditSettings = { missingSidecars: false, intervalSeconds: 300 };
+
+/** The engine's configuration plus what only the server reads. */
+export type ServerConfig = InjectorConfig & { audit: AuditSettings };
+
+/** The audit settings of a configuration (the defaults for one built without a file). */
+export function auditSettingsOf(config: InjectorConfig): AuditSettings {
+  const audit = (config as Partial<ServerConfig>).audit;
+  return audit === undefined ? DEFAULT_AUDIT : audit;
+}
+
+export type ConfigResult = { ok: true; config: ServerConfig } | { ok: false; error: string };
 
 // Compiled once, on the first config read: ajv is already among fastify's dependencies and loads in ~40 ms.
 let validate: ((value: unknown) => value is ConfigFile) & { errors?: ErrorObject[] | null } | undefined;
@@ -64,7 +81,7 @@ function semanticErrors(config: InjectorConfig): string[] {
   return errors;
 }
 
-export function configFromFile(file: ConfigFile): InjectorConfig {
+export function configFromFile(file: ConfigFile): ServerConfig {
   const base = defaultConfig();
   const sidecarMountPath = file.sidecar?.mountPath ?? base.sidecar.mountPath;
   return {
@@ -92,6 +109,10 @@ export function configFromFile(file: ConfigFile): InjectorConfig {
     allowedImages: file.allowedImages ?? base.allowedImages,
     failure: file.failure ?? base.failure,
     podSecurity: { defaultLevel: file.podSecurity?.defaultLevel ?? base.podSecurity.defaultLevel },
+    audit: {
+      missingSidecars: file.audit?.missingSidecars ?? DEFAULT_AUDIT.missingSidecars,
+      intervalSeconds: file.audit?.intervalSeconds ?? DEFAULT_AUDIT.intervalSeconds,
+    },
   };
 }
 

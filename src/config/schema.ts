@@ -23,6 +23,7 @@ export interface ConfigFile {
   allowedImages?: string[];
   failure?: 'open' | 'closed';
   podSecurity?: { defaultLevel?: PodSecurityLevel };
+  audit?: { missingSidecars?: boolean; intervalSeconds?: number };
 }
 
 const DNS_LABEL = { type: 'string', pattern: '^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$' } as const;
@@ -69,6 +70,15 @@ export const configFileSchema = {
       type: 'object',
       additionalProperties: false,
       properties: { defaultLevel: { enum: ['privileged', 'baseline', 'restricted'] } },
+    },
+    audit: {
+      type: 'object',
+      additionalProperties: false,
+      properties: {
+        missingSidecars: { type: 'boolean' },
+        // Below a minute the audit would cost more than it tells; above a day it would not warn in time.
+        intervalSeconds: { type: 'integer', minimum: 60, maximum: 86400 },
+      },
     },
   },
 } as const;

@@ -2,16 +2,12 @@
  * The injection engine: decides and builds the patch for one pod. Pure: no I/O, no clock, no logger — the
  * webhook, the offline CLI and `--explain` all call it with what they learned elsewhere.
  */
-import {
-  ALWAYS_EXCLUDED_NAMESPACES,
-  DEFAULT_CONTAINER_ANNOTATION,
-  SELECTION_LABEL,
-  STATUS_ANNOTATION,
-} from './labels.js';
+import { DEFAULT_CONTAINER_ANNOTATION, STATUS_ANNOTATION } from './labels.js';
 import { pointer } from './json-pointer.js';
 import { readOverrides, type PodOverrides } from './overrides.js';
 import { annotationsOf, isInjectablePod, isWindowsPod, labelsOf, mountAtPath, mountsVolume, type InjectablePod } from './pod.js';
 import { preflight } from './preflight.js';
+import { selectionSkip as selectPod } from './selection.js';
 import { renderSidecar } from './sidecar.js';
 import { isStatusError, parseStatus, serialiseStatus } from './status.js';
 import type {
@@ -36,19 +32,15 @@ function skip(reason: SkipReason, warnings: string[] = []): InjectionResult {
   return { decision: { action: 'skip', reason }, patch: [], warnings };
 }
 
-/** Why this pod is not for us, before looking at what injecting would do. */
+/** Why this pod is not for us, before looking at what injecting would do: the one selection rule. */
 function selectionSkip(pod: InjectablePod, config: InjectorConfig, context: InjectionContext): SkipReason | undefined {
-  const excluded = [...ALWAYS_EXCLUDED_NAMESPACES, context.injectorNamespace, ...config.excludedNamespaces];
-  if (excluded.includes(context.namespace)) return 'excluded-namespace';
-  const podLabel = labelsOf(pod)[SELECTION_LABEL];
-  if (podLabel === 'disabled') return 'pod-opted-out';
-  if (context.namespaceLabels !== undefined) {
-    const namespaceLabel = context.namespaceLabels[SELECTION_LABEL];
-    // Mirrors the two webhook entries: namespace opt-in, or pod opt-in in a namespace without the label at all.
-    const selected = namespaceLabel === 'enabled' || (namespaceLabel === undefined && podLabel === 'enabled');
-    if (!selected) return 'namespace-not-enabled';
-  }
-  return undefined;
+  return selectPod({
+    namespace: context.namespace,
+    injectorNamespace: context.injectorNamespace,
+    excludedNamespaces: config.excludedNamespaces,
+    podLabels: labelsOf(pod),
+    namespaceLabels: context.namespaceLabels,
+  });
 }
 
 function chooseMode(

@@ -15,7 +15,7 @@ import type { Namespace, Pod, Secret, Service } from 'kubernetes-types/core/v1.j
 import type { EndpointSlice } from 'kubernetes-types/discovery/v1.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parse } from 'yaml';
-import { buildReport, parseCheckFlags, renderText, runCheck, type CheckDeps } from '../../src/cli/check.js';
+import { buildReport, injectorNamespaceOf, parseCheckFlags, renderText, runCheck, type CheckDeps } from '../../src/cli/check.js';
 import { kubeApi, parseWarningHeader, probeCertificateChain, type ApiReply, type KubeApi } from '../../src/cluster/check-api.js';
 import {
   CHECKS,
@@ -151,6 +151,12 @@ function healthyFacts(overrides: Partial<CheckFacts> = {}): CheckFacts {
     podSecurityDefault: 'privileged',
     inCluster: true,
     now: NOW,
+    missedPods: {
+      ok: true,
+      result: { scanned: 12, missed: [], missedByNamespace: {}, staleByNamespace: {}, staleExamples: [], skipped: {}, requests: 2 },
+      workloads: [],
+      configSource: 'ConfigMap sidecar-injector/sidecar-injector-config',
+    },
     ...overrides,
   };
 }
@@ -585,13 +591,15 @@ describe('certificates', () => {
 describe('flags and reports', () => {
   it('parses flags with defaults', () => {
     expect(parseCheckFlags([])).toEqual({
-      name: 'sidecar-injector',
+      webhookConfig: 'sidecar-injector',
       dryRun: true,
       tlsSecret: 'sidecar-injector-tls',
       podSecurityDefault: 'privileged',
       timeoutMs: 10_000,
       output: 'text',
       help: false,
+      strict: false,
+      pods: true,
     });
     expect(parseCheckFlags(['--kubeconfig', 'k', '--context', 'c', '--namespace', 'shop', '-o', 'json', '--no-dry-run', '--timeout', '2.5'])).toMatchObject({
       kubeconfig: 'k',
@@ -609,15 +617,26 @@ describe('flags and reports', () => {
     [['--timeout', '0'], /--timeout must be/],
     [['--namespace', ''], /--namespace must not be empty/],
     [['--bogus'], /Unknown option '--bogus'/],
+    // One name for one thing: serve and check both call it --webhook-config.
+    [['--name', 'x'], /Unknown option '--name'/],
   ])('rejects %j', (argv, message) => {
     expect(() => parseCheckFlags(argv)).toThrow(message);
+  });
+
+  it('the injector namespace, derived one way: the flag, the webhook Service, POD_NAMESPACE, the default', () => {
+    const endpoint = webhookEndpoint(shippedWebhookConfiguration());
+    expect(injectorNamespaceOf({ injectorNamespace: 'mine' }, { POD_NAMESPACE: 'pod' }, endpoint)).toBe('mine');
+    expect(injectorNamespaceOf({}, { POD_NAMESPACE: 'pod' }, endpoint)).toBe('sidecar-injector');
+    expect(injectorNamespaceOf({}, { POD_NAMESPACE: ' pod ' }, undefined)).toBe('pod');
+    expect(injectorNamespaceOf({}, { POD_NAMESPACE: '' }, undefined)).toBe('sidecar-injector');
+    expect(parseCheckFlags(['--webhook-config', 'other']).webhookConfig).toBe('other');
   });
 
   it('the JSON report has a stable shape', () => {
     const facts = healthyFacts();
     const report = buildReport(facts, diagnose(facts));
-    expect(Object.keys(report)).toEqual(['ok', 'server', 'context', 'webhookConfiguration', 'summary', 'checks', 'namespaces', 'dryRun']);
-    expect(report.summary).toEqual({ pass: 10, warn: 0, fail: 0, skip: 0 });
+    expect(Object.keys(report)).toEqual(['ok', 'server', 'context', 'webhookConfiguration', 'summary', 'checks', 'namespaces', 'dryRun', 'missedPods']);
+    expect(report.summary).toEqual({ pass: 11, warn: 0, fail: 0, skip: 0 });
     expect(report.namespaces).toEqual({ enabled: [{ name: 'shop', podSecurity: 'privileged' }], disabled: ['batch', 'sidecar-injector'] });
     expect(report.dryRun).toMatchObject({ namespace: 'shop', injected: true });
     for (const check of report.checks) expect(Object.keys(check)).toEqual(['id', 'status', 'message', 'details']);
@@ -628,11 +647,11 @@ describe('flags and reports', () => {
     const text = renderText(buildReport(facts, diagnose(facts)));
     const lines = text.trimEnd().split('\n');
     expect(lines[0]).toBe('sidecar-injector check: https://10.0.0.1:6443 (context prod), MutatingWebhookConfiguration sidecar-injector');
-    expect(lines).toContain('✓ API server             https://10.0.0.1:6443, Kubernetes v1.30.4');
+    expect(lines).toContain('✓ API server                https://10.0.0.1:6443, Kubernetes v1.30.4');
     expect(lines.find((l) => l.startsWith('✗ Service '))).toContain('not found');
     expect(lines.find((l) => l.startsWith('! labelled namespaces '))).toContain('web (yes)');
-    expect(lines.find((l) => l.startsWith('                           1 enabled: shop'))).toBeDefined();
-    expect(lines.at(-1)).toBe('FAILED: 8 checks passed, 1 warning, 1 failure');
+    expect(lines.find((l) => l.startsWith('                              1 enabled: shop'))).toBeDefined();
+    expect(lines.at(-1)).toBe('FAILED: 9 checks passed, 1 warning, 1 failure');
   });
 });
 
@@ -746,7 +765,7 @@ describe('runCheck', () => {
     const deps: CheckDeps = { ...fakeDeps(fakeApi({}), false, undefined), connect: async () => ({ error: 'cannot load --kubeconfig /x: ENOENT' }) };
     const { code, out } = await run([], deps);
     expect(code).toBe(1);
-    expect(out).toMatch(/^✗ API server {13}cannot load --kubeconfig \/x: ENOENT$/m);
+    expect(out).toMatch(/^✗ API server {16}cannot load --kubeconfig \/x: ENOENT$/m);
     const usage = await run(['--output', 'xml'], deps);
     expect(usage.code).toBe(2);
     expect(usage.err).toMatch(/^sidecar-injector check: --output must be text or json/);

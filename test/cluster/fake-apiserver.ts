@@ -3,6 +3,11 @@
  * namespaces and nodes (watch events replayed from the requested resourceVersion), and reading one namespace.
  * Plain HTTP on 127.0.0.1:0. It proves the glue against the client library's real HTTP, list and watch code;
  * `cluster-facts.cluster.test.ts` does the same against a real API server where one is available.
+ *
+ * For the missed-pods audit, `check` and `repair` it also serves pods: lists paged with `limit`/`continue`,
+ * filtered by an equality label selector, as PartialObjectMetadataList when the Accept header asks for it; single
+ * objects by path (`putObject`: ReplicaSets, Deployments, Jobs, ConfigMaps, a webhook configuration…), PATCH of
+ * those (recorded, merged), and a dry-run pod create that a test-supplied webhook may mutate.
  */
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -39,6 +44,20 @@ export class FakeApiServer {
   namespaceReadDelayMs = 0;
   gitVersion = 'v1.33.1';
   port = 0;
+  /** Pods, by `namespace/name`. */
+  readonly pods = new Map<string, Record<string, unknown>>();
+  /** Other objects by API path (`/apis/apps/v1/namespaces/shop/deployments/web`). */
+  readonly objects2 = new Map<string, Record<string, unknown>>();
+  /** Every PATCH: path, content type and body. */
+  readonly patches: { path: string; contentType: string; body: unknown }[] = [];
+  /** Pod lists answer 403, as RBAC without `list pods` does. */
+  forbidPodLists = false;
+  /** Patches answer 403. */
+  forbidPatches = false;
+  /** What the admission chain does to a dry-run pod (undefined: nothing, as a webhook that failed open). */
+  webhook: ((pod: Record<string, unknown>, namespace: string) => Record<string, unknown>) | undefined;
+  /** Bytes of response bodies sent, for the bench. */
+  bytesSent = 0;
 
   constructor() {
     this.server = createServer((req, res) => this.handle(req, res));
@@ -125,8 +144,109 @@ export class FakeApiServer {
   }
 
   private json(res: ServerResponse, status: number, body: unknown): void {
+    const text = JSON.stringify(body);
+    this.bytesSent += Buffer.byteLength(text);
     res.writeHead(status, { 'content-type': 'application/json' });
-    res.end(JSON.stringify(body));
+    res.end(text);
+  }
+
+  putPod(pod: Record<string, unknown>): void {
+    const metadata = pod.metadata as { name: string; namespace: string };
+    this.pods.set(`${metadata.namespace}/${metadata.name}`, pod);
+  }
+
+  putObject(path: string, object: Record<string, unknown>): void {
+    this.objects2.set(path, object);
+  }
+
+  private podList(req: IncomingMessage, res: ServerResponse, url: URL, namespace: string | undefined): void {
+    if (this.forbidPodLists) {
+      const scope = namespace === undefined ? 'at the cluster scope' : `in the namespace "${namespace}"`;
+      this.status(res, 403, 'Forbidden', `pods is forbidden: User "jane" cannot list resource "pods" in API group "" ${scope}`);
+      return;
+    }
+    const selector = url.searchParams.get('labelSelector') ?? '';
+    const matching = [...this.pods.entries()]
+      .filter(([key]) => namespace === undefined || key.startsWith(`${namespace}/`))
+      .filter(([, pod]) => matchesSelector(selector, ((pod.metadata as { labels?: Record<string, string> }).labels) ?? {}))
+      .sort(([a], [b]) => a.localeCompare(b))
+      .map(([, pod]) => pod);
+    const limit = Number(url.searchParams.get('limit') ?? '0') || matching.length;
+    const offset = Number(Buffer.from(url.searchParams.get('continue') ?? '', 'base64').toString() || '0');
+    const page = matching.slice(offset, offset + limit);
+    const next = offset + limit < matching.length ? Buffer.from(String(offset + limit)).toString('base64') : undefined;
+    const metadataOnly = (req.headers.accept ?? '').includes('as=PartialObjectMetadataList');
+    this.json(res, 200, {
+      apiVersion: metadataOnly ? 'meta.k8s.io/v1' : 'v1',
+      kind: metadataOnly ? 'PartialObjectMetadataList' : 'PodList',
+      metadata: { resourceVersion: String(this.rv), ...(next === undefined ? {} : { continue: next }) },
+      items: metadataOnly ? page.map((p) => ({ apiVersion: 'meta.k8s.io/v1', kind: 'PartialObjectMetadata', metadata: p.metadata })) : page,
+    });
+  }
+
+  private async readBody(req: IncomingMessage): Promise<unknown> {
+    const chunks: Buffer[] = [];
+    for await (const chunk of req) chunks.push(chunk as Buffer);
+    return JSON.parse(Buffer.concat(chunks).toString('utf8') || 'null');
+  }
+
+  /** Pods, single objects, patches and dry-run creates; false when the path is none of those. */
+  private handleObjects(req: IncomingMessage, res: ServerResponse, url: URL): boolean {
+    const path = url.pathname;
+    if (req.method === 'GET' && path === '/api/v1/pods') {
+      this.podList(req, res, url, undefined);
+      return true;
+    }
+    const pods = /^\/api\/v1\/namespaces\/([^/]+)\/pods$/.exec(path);
+    if (pods !== null && req.method === 'GET') {
+      this.podList(req, res, url, decodeURIComponent(pods[1] ?? ''));
+      return true;
+    }
+    if (pods !== null && req.method === 'POST') {
+      const namespace = decodeURIComponent(pods[1] ?? '');
+      void this.readBody(req).then((body) => {
+        const pod = { ...(body as Record<string, unknown>) };
+        const metadata = { ...(pod.metadata as Record<string, unknown>), namespace, name: `${String((pod.metadata as { generateName?: string }).generateName ?? 'pod-')}dry` };
+        const created = { ...pod, metadata };
+        this.json(res, 201, this.webhook === undefined ? created : this.webhook(created, namespace));
+      });
+      return true;
+    }
+    const pod = /^\/api\/v1\/namespaces\/([^/]+)\/pods\/([^/]+)$/.exec(path);
+    if (pod !== null && req.method === 'GET') {
+      const found = this.pods.get(`${decodeURIComponent(pod[1] ?? '')}/${decodeURIComponent(pod[2] ?? '')}`);
+      if (found === undefined) this.status(res, 404, 'NotFound', `pods "${pod[2] ?? ''}" not found`);
+      else this.json(res, 200, found);
+      return true;
+    }
+    const object = this.objects2.get(path);
+    if (object === undefined) {
+      const objectPath = path.startsWith('/apis/') || /^\/api\/v1\/namespaces\/[^/]+\/[^/]+\/[^/]+$/.test(path);
+      if (objectPath && (req.method === 'GET' || req.method === 'PATCH')) {
+        this.status(res, 404, 'NotFound', `${path.split('/').at(-2) ?? ''} "${path.split('/').at(-1) ?? ''}" not found`);
+        return true;
+      }
+      return false;
+    }
+    if (req.method === 'GET') {
+      const metadataOnly = (req.headers.accept ?? '').includes('as=PartialObjectMetadata');
+      this.json(res, 200, metadataOnly ? { apiVersion: 'meta.k8s.io/v1', kind: 'PartialObjectMetadata', metadata: object.metadata } : object);
+      return true;
+    }
+    if (req.method === 'PATCH') {
+      void this.readBody(req).then((body) => {
+        if (this.forbidPatches) {
+          this.status(res, 403, 'Forbidden', `User "jane" cannot patch resource at ${path}`);
+          return;
+        }
+        this.patches.push({ path, contentType: req.headers['content-type'] ?? '', body });
+        const merged = mergePatch(object, body);
+        this.objects2.set(path, merged);
+        this.json(res, 200, merged);
+      });
+      return true;
+    }
+    return false;
   }
 
   private status(res: ServerResponse, code: number, reason: string, message: string): void {
@@ -137,6 +257,7 @@ export class FakeApiServer {
     const url = new URL(req.url ?? '/', 'http://fake');
     this.requests.push(`${req.method ?? ''} ${url.pathname}${url.search}`);
     const path = url.pathname;
+    if (this.handleObjects(req, res, url)) return;
     if (path === '/version') {
       if (this.failVersion > 0) {
         this.failVersion -= 1;
@@ -211,4 +332,30 @@ export class FakeApiServer {
       metadata: { name: input.name, resourceVersion: String(++this.rv), labels: { 'kubernetes.io/metadata.name': input.name, ...input.labels } },
     });
   }
+}
+
+/** Equality-based selectors only (`a=b,c!=d,e`), which is all the callers send. */
+function matchesSelector(selector: string, labels: Record<string, string>): boolean {
+  return selector
+    .split(',')
+    .filter((term) => term !== '')
+    .every((term) => {
+      const [key, value] = term.includes('!=') ? term.split('!=') : term.split('=');
+      if (value === undefined) return key !== undefined && key in labels;
+      return term.includes('!=') ? labels[key ?? ''] !== value : labels[key ?? ''] === value;
+    });
+}
+
+/** RFC 7386 merge (what a strategic merge patch of maps amounts to). */
+function mergePatch(target: Record<string, unknown>, patch: unknown): Record<string, unknown> {
+  if (typeof patch !== 'object' || patch === null || Array.isArray(patch)) return target;
+  const out: Record<string, unknown> = { ...target };
+  for (const [key, value] of Object.entries(patch)) {
+    if (value === null) delete out[key];
+    else if (typeof value === 'object' && !Array.isArray(value)) {
+      const current = out[key];
+      out[key] = mergePatch(typeof current === 'object' && current !== null && !Array.isArray(current) ? (current as Record<string, unknown>) : {}, value);
+    } else out[key] = value;
+  }
+  return out;
 }

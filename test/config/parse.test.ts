@@ -1,11 +1,18 @@
 import { describe, expect, it } from 'vitest';
-import { parseConfig } from '../../src/config/parse.js';
+import { DEFAULT_AUDIT, parseConfig } from '../../src/config/parse.js';
 import { defaultConfig } from '../../src/core/defaults.js';
 
 describe('parseConfig', () => {
   it('an empty file is the defaults', () => {
-    expect(parseConfig('')).toEqual({ ok: true, config: defaultConfig() });
-    expect(parseConfig('# nothing but a comment\n')).toEqual({ ok: true, config: defaultConfig() });
+    expect(parseConfig('')).toEqual({ ok: true, config: { ...defaultConfig(), audit: DEFAULT_AUDIT } });
+    expect(parseConfig('# nothing but a comment\n')).toEqual({ ok: true, config: { ...defaultConfig(), audit: DEFAULT_AUDIT } });
+  });
+
+  it('the audit keys: off and every 300 s by default; bounds and unknown keys are refused', () => {
+    const on = parseConfig('audit:\n  missingSidecars: true\n  intervalSeconds: 120\n');
+    expect(on.ok && on.config.audit).toEqual({ missingSidecars: true, intervalSeconds: 120 });
+    expect(parseConfig('audit:\n  intervalSeconds: 10\n')).toEqual({ ok: false, error: 'audit.intervalSeconds: must be >= 60' });
+    expect(parseConfig('audit:\n  pods: true\n')).toEqual({ ok: false, error: 'audit.pods: unknown key' });
   });
 
   it('a full file sets every key', () => {
@@ -28,6 +35,7 @@ excludedNamespaces: [batch, legacy]
 allowedImages: ['^busybox:1\\.3[67]\\.\\d+$']
 failure: closed
 podSecurity: { defaultLevel: baseline }
+audit: { missingSidecars: true, intervalSeconds: 600 }
 `);
     expect(result).toEqual({
       ok: true,
@@ -49,6 +57,7 @@ podSecurity: { defaultLevel: baseline }
         allowedImages: ['^busybox:1\\.3[67]\\.\\d+$'],
         failure: 'closed',
         podSecurity: { defaultLevel: 'baseline' },
+        audit: { missingSidecars: true, intervalSeconds: 600 },
       },
     });
   });

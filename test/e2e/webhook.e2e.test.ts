@@ -412,7 +412,7 @@ describe.skipIf(!availability.available)(suiteName, { timeout: 90_000 }, () => {
   });
 
   it('check passes against the url webhook', () => {
-    const json = runCli(['check', '--kubeconfig', cluster.kubeconfigPath, '--name', WEBHOOK_CONFIGURATION, '--namespace', NS.enabled, '-o', 'json']);
+    const json = runCli(['check', '--kubeconfig', cluster.kubeconfigPath, '--webhook-config', WEBHOOK_CONFIGURATION, '--namespace', NS.enabled, '-o', 'json']);
     expect(json.code, `${json.stdout}\n${json.stderr}`).toBe(0);
     const report = JSON.parse(json.stdout) as CheckReport;
     const status = Object.fromEntries(report.checks.map((c) => [c.id, c.status]));
@@ -437,7 +437,7 @@ describe.skipIf(!availability.available)(suiteName, { timeout: 90_000 }, () => {
         ]),
       );
     }
-    const text = runCli(['check', '--kubeconfig', cluster.kubeconfigPath, '--name', WEBHOOK_CONFIGURATION, '--namespace', NS.restricted]);
+    const text = runCli(['check', '--kubeconfig', cluster.kubeconfigPath, '--webhook-config', WEBHOOK_CONFIGURATION, '--namespace', NS.restricted]);
     expect(text.code, text.stdout).toBe(0);
     expect(text.stdout).toMatch(/^✓ dry-run pod +dry-run pod in namespace .* came back with the sidecar \(\w+, Pod Security restricted[,)]/m);
   });
@@ -447,7 +447,7 @@ describe.skipIf(!availability.available)(suiteName, { timeout: 90_000 }, () => {
     await createPod(NS.enabled, appPod('while-down'));
     expectNotInjected(await getPod(NS.enabled, 'while-down'));
 
-    const json = runCli(['check', '--kubeconfig', cluster.kubeconfigPath, '--name', WEBHOOK_CONFIGURATION, '--namespace', NS.enabled, '-o', 'json']);
+    const json = runCli(['check', '--kubeconfig', cluster.kubeconfigPath, '--webhook-config', WEBHOOK_CONFIGURATION, '--namespace', NS.enabled, '-o', 'json']);
     expect(json.code, json.stdout).toBe(1);
     const report = JSON.parse(json.stdout) as CheckReport;
     const byId = Object.fromEntries(report.checks.map((c) => [c.id, c]));

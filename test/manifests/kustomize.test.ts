@@ -17,8 +17,9 @@ import type { PodDisruptionBudget } from 'kubernetes-types/policy/v1.js';
 import type { ClusterRoleBinding, PolicyRule, Role, RoleBinding } from 'kubernetes-types/rbac/v1.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parseAllDocuments } from 'yaml';
-import { parseConfig } from '../../src/config/parse.js';
+import { DEFAULT_AUDIT, parseConfig } from '../../src/config/parse.js';
 import { defaultConfig } from '../../src/core/defaults.js';
+import { selectionSkipAmong } from '../../src/core/selection.js';
 import { repoRoot } from '../support/fixtures.js';
 
 const run = promisify(execFile);
@@ -398,9 +399,8 @@ describe.skipIf(!hasKubectl)(suiteName, () => {
             const matching = [byNamespace, byPod].filter(
               (w) => selects(w.namespaceSelector, nsLabels) && selects(w.objectSelector, podLabels),
             );
-            const excluded = [...SYSTEM_NAMESPACES, NAMESPACE].includes(nsName);
-            const wanted =
-              !excluded && ((nsValue === 'enabled' && podValue !== 'disabled') || (nsValue === undefined && podValue === 'enabled'));
+            // The code's rule (engine, check, repair, auditor): the YAML must agree with it on every cell.
+            const wanted = selectionSkipAmong([...SYSTEM_NAMESPACES, NAMESPACE], nsName, podLabels, nsLabels) === undefined;
             const where = `namespace ${nsName} (${nsValue ?? 'unlabelled'}), pod ${podValue ?? 'unlabelled'}`;
             expect(matching.length, where).toBeLessThanOrEqual(1);
             expect(matching.length === 1, where).toBe(wanted);
@@ -464,7 +464,7 @@ describe.skipIf(!hasKubectl)(suiteName, () => {
       const configMap = one<ConfigMap>(build(name).docs, 'ConfigMap', 'sidecar-injector-config');
       expect(Object.keys(configMap.data ?? {})).toEqual(['config.yaml']);
       const result = parseConfig(configMap.data!['config.yaml']!);
-      expect(result).toEqual({ ok: true, config: defaultConfig() });
+      expect(result).toEqual({ ok: true, config: { ...defaultConfig(), audit: DEFAULT_AUDIT } });
     });
   });
 
@@ -526,6 +526,29 @@ describe.skipIf(!hasKubectl)(suiteName, () => {
     expect(container.args).not.toContain('--self-managed-certs');
     const tls = podSpecOf(docs).volumes!.find((v) => v.secret?.secretName === TLS_SECRET)!;
     expect(tls.secret!.optional).toBe(false);
+  });
+
+  it('audit component: read-only pods cluster-wide for the service account, nothing else; the base grants no pods', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'sidecar-injector-audit-'));
+    try {
+      const rel = (path: string) => relative(dir, join(manifestsDir, path));
+      await writeFile(
+        join(dir, 'kustomization.yaml'),
+        ['apiVersion: kustomize.config.k8s.io/v1beta1', 'kind: Kustomization', 'resources:', `  - ${rel('overlays/self-managed')}`, 'components:', `  - ${rel('components/audit')}`, ''].join('\n'),
+      );
+      const docs = await kustomize(dir);
+      const role = one<Role>(docs, 'ClusterRole', 'sidecar-injector-audit');
+      expect(role.rules).toEqual([{ apiGroups: [''], resources: ['pods'], verbs: ['get', 'list'] }]);
+      const binding = one<ClusterRoleBinding>(docs, 'ClusterRoleBinding', 'sidecar-injector-audit');
+      expect(binding.roleRef).toEqual({ apiGroup: 'rbac.authorization.k8s.io', kind: 'ClusterRole', name: 'sidecar-injector-audit' });
+      const account = one<Deployment>(docs, 'Deployment').spec!.template.spec!.serviceAccountName;
+      expect(binding.subjects).toEqual([{ kind: 'ServiceAccount', name: account, namespace: NAMESPACE }]);
+      // Without the component nobody is granted pods.
+      const baseRules = all<Role>(build('self-managed').docs, 'ClusterRole').flatMap((r) => r.rules ?? []);
+      expect(baseRules.some((r) => (r.resources ?? []).includes('pods'))).toBe(false);
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
   });
 
   it('network-policy component: webhook port open to the API server, metrics from labelled namespaces, API and DNS egress', () => {
