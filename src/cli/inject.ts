@@ -149,7 +149,7 @@ async function runTransform(
     return EXIT_FAILURE;
   }
   if (mode.explain) io.stdout.write(explanation(result.reports));
-  else if (mode.diff) io.stdout.write(createTwoFilesPatch(input.source, `${input.source} (injected)`, input.text, result.output));
+  else if (mode.diff) io.stdout.write(createTwoFilesPatch(input.source, `${input.source} (injected)`, result.input, result.output));
   else io.stdout.write(result.output);
   return EXIT_OK;
 }
