@@ -1,12 +1,13 @@
 /**
  * Runs a function over every pod and pod template in a stream of manifests, keeping document order and passing
- * everything else through untouched. Pure: text in, text and reports out.
+ * everything else through untouched. Pure: bytes in, text and reports out.
  *
  * Each YAML document is read with kubectl's meaning (meaning.ts), the pods are changed as JSON, and only the
  * nodes whose meaning changed are rewritten (edit.ts). The output is then read back the same way and must mean
  * exactly the changed JSON; anything else is refused rather than written.
  */
 import { Composer, Parser, type Document } from 'yaml';
+import { decodeManifest, firstDisallowedCharacter } from './decode.js';
 import { materialize, reconcile, sameJson } from './edit.js';
 import { KUBECTL_YAML } from './kubectl-schema.js';
 import { cstDepth, MAX_DEPTH, scanJson } from './limits.js';
@@ -91,9 +92,15 @@ function parseDocuments(text: string): { ok: true; docs: Document.Parsed[] } | {
 }
 
 /** What one document means to kubectl, refusing what kubectl would read differently or reject. */
-function readDocument(doc: Document.Parsed, _text: string, budget: Budget): { reader: MeaningReader; meaning: Json } {
+function readDocument(doc: Document.Parsed, text: string, budget: Budget): { reader: MeaningReader; meaning: Json } {
   const problem = doc.errors[0];
   if (problem) throw new InputProblem(problem.message.split('\n')[0]);
+  const [start, , end] = doc.range;
+  const bad = firstDisallowedCharacter(text.slice(start, end));
+  if (bad >= 0) {
+    const code = text.codePointAt(start + bad)!.toString(16).toUpperCase().padStart(4, '0');
+    throw new InputProblem(`control character U+${code} is not allowed in YAML (kubectl rejects it)`);
+  }
   const reader = new MeaningReader(anchorTargets(doc), budget);
   return { reader, meaning: reader.read(doc.contents) };
 }
@@ -136,6 +143,14 @@ function transformYaml(text: string, source: string, perPod: PodFunction): Trans
   return { ok: true, input: text, output: parts.map((p) => (p.endsWith('\n') ? p : `${p}\n`)).join('---\n'), reports };
 }
 
-export function transformManifests(text: string, source: string, perPod: PodFunction): TransformResult {
+/** Transforms manifests given as bytes (decoded as kubectl would) or as already decoded text. */
+export function transformManifests(input: Uint8Array | string, source: string, perPod: PodFunction): TransformResult {
+  let text: string;
+  if (typeof input === 'string') text = input;
+  else {
+    const decoded = decodeManifest(input);
+    if (!decoded.ok) return { ok: false, error: `${source}: ${decoded.error}` };
+    text = decoded.text;
+  }
   return looksLikeJson(text) ? transformJson(text, source, perPod) : transformYaml(text, source, perPod);
 }
