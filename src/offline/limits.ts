@@ -2,10 +2,54 @@
  * Bounds on nesting, checked before anything recursive touches the input: `yaml`'s composer, JSON.stringify
  * and the engine all recurse, and a 100k-deep document would overflow the stack of any of them.
  */
-import type { CST } from 'yaml';
+import { Lexer, type CST } from 'yaml';
 
 /** Far deeper than any manifest (CRD schemas reach a few dozen levels), far shallower than the stack allows. */
 export const MAX_DEPTH = 1000;
+
+/**
+ * The first document whose nesting may pass MAX_DEPTH, from the lexer's tokens alone: the parser builds a tree
+ * as deep as the input (about 1 KiB per level), so a megabyte of `[[[[` must be refused before it is parsed. A
+ * node's depth is at most its line's indentation plus the block indicators before it on the line (`- - - x`)
+ * plus the open flow brackets, so a structural line indented past MAX_DEPTH columns is refused too.
+ */
+export function firstTooDeepDocument(text: string): number | undefined {
+  let document = 1;
+  // Documents are counted as the composer counts them: `---` starts one unless nothing came before it but
+  // comments or directives, and content after `...` starts one.
+  let started = false;
+  let ended = false;
+  let indent = 0;
+  let indicators = 0;
+  let flow = 0;
+  let lineStart = true;
+  for (const token of new Lexer().lex(text)) {
+    if (token === '---') {
+      if (started) document++;
+      [started, ended] = [true, false];
+      continue;
+    }
+    if (token === '...') {
+      ended = started;
+      continue;
+    }
+    if (token === '\n' || token === '\r\n') {
+      [lineStart, indent, indicators] = [true, 0, 0];
+      continue;
+    }
+    if (lineStart && /^ +$/.test(token)) indent = token.length;
+    else if (token === '[' || token === '{') flow++;
+    else if (token === ']' || token === '}') flow = Math.max(0, flow - 1);
+    else if (flow === 0 && (token === '-' || token === '?' || token === ':')) indicators++;
+    lineStart = false;
+    if (token.trim() !== '' && !token.startsWith('#') && !token.startsWith('%') && token !== '\x02') {
+      if (ended) document++;
+      [started, ended] = [true, false];
+    }
+    if (indent + indicators + flow > MAX_DEPTH) return document;
+  }
+  return undefined;
+}
 
 /** Nesting depth of a parsed-but-not-composed YAML document, walked without recursion. */
 export function cstDepth(document: CST.Token): number {

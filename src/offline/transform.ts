@@ -10,7 +10,7 @@ import { Composer, Parser, type Document } from 'yaml';
 import { decodeManifest, firstDisallowedCharacter } from './decode.js';
 import { materialize, reconcile, sameJson } from './edit.js';
 import { KUBECTL_YAML } from './kubectl-schema.js';
-import { cstDepth, MAX_DEPTH, scanJson } from './limits.js';
+import { cstDepth, firstTooDeepDocument, MAX_DEPTH, scanJson } from './limits.js';
 import { anchorTargets, InputProblem, MeaningReader, newBudget, type Budget, type Json } from './meaning.js';
 import { podSites, type PodSite } from './workloads.js';
 import type { PodObject } from '../core/types.js';
@@ -79,6 +79,8 @@ function transformJson(text: string, source: string, perPod: PodFunction): Trans
 
 /** Parses every document, refusing one nested deeper than MAX_DEPTH before the recursive composer sees it. */
 function parseDocuments(text: string): { ok: true; docs: Document.Parsed[] } | { ok: false; document: number; error: string } {
+  const tooDeep = firstTooDeepDocument(text);
+  if (tooDeep !== undefined) return { ok: false, document: tooDeep, error: `nesting deeper than ${MAX_DEPTH} levels` };
   const composer = new Composer(KUBECTL_YAML);
   const docs: Document.Parsed[] = [];
   let count = 0;

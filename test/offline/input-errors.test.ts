@@ -39,6 +39,8 @@ describe('offline input errors', () => {
     ['100k-deep JSON', `${'['.repeat(100_000)}${']'.repeat(100_000)}`, /in\.yaml: document 1: nesting deeper than 1000 levels/],
     ['100k-deep YAML flow', `kind: ConfigMap\n---\ndata: ${'['.repeat(100_000)}${']'.repeat(100_000)}\n`, /in\.yaml: document 2: nesting deeper than 1000 levels/],
     ['100k-deep YAML block', `data:\n${'- '.repeat(100_000)}x\n`, /in\.yaml: document 1: nesting deeper than 1000 levels/],
+    ['deep nesting after a comment-only document names the right one', `---\nkind: A\n---\n# c\n---\nb: ${'['.repeat(2000)}\n`, /in\.yaml: document 3: nesting deeper than 1000 levels/],
+    ['deep nesting after a document end names the right one', `a: 1\n...\nb: ${'{a: '.repeat(2000)}\n`, /in\.yaml: document 2: nesting deeper than 1000 levels/],
     ['a JSON integer JavaScript cannot hold', '{"kind": "Pod", "spec": {"securityContext": {"runAsUser": 9007199254740993}}}', /in\.yaml: document 1: integer 9007199254740993 cannot be carried exactly/],
   ])('%s', async (_what, content, message) => {
     const result = await injectFile(content);
