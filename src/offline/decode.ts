@@ -5,12 +5,24 @@
  */
 export type Decoded = { ok: true; text: string } | { ok: false; error: string };
 
+/** Length of the sequence a lead byte starts, and the allowed range of its second byte (RFC 3629); 0 if none. */
+function sequenceOf(lead: number): [length: number, low: number, high: number] {
+  if (lead < 0x80) return [1, 0, 0];
+  if (lead >= 0xc2 && lead <= 0xdf) return [2, 0x80, 0xbf];
+  if (lead === 0xe0) return [3, 0xa0, 0xbf];
+  if (lead === 0xed) return [3, 0x80, 0x9f]; // no surrogates
+  if (lead >= 0xe1 && lead <= 0xef) return [3, 0x80, 0xbf];
+  if (lead === 0xf0) return [4, 0x90, 0xbf];
+  if (lead >= 0xf1 && lead <= 0xf3) return [4, 0x80, 0xbf];
+  if (lead === 0xf4) return [4, 0x80, 0x8f]; // nothing past U+10FFFF
+  return [0, 0, 0];
+}
+
 /** Offset of the first byte that does not start or continue a well-formed UTF-8 sequence, or -1. */
 export function firstInvalidUtf8(bytes: Uint8Array, from = 0): number {
   let i = from;
   while (i < bytes.length) {
-    const b = bytes[i]!;
-    const [length, low, high] = b < 0x80 ? [1, 0, 0] : b >= 0xc2 && b <= 0xdf ? [2, 0x80, 0xbf] : b === 0xe0 ? [3, 0xa0, 0xbf] : b === 0xed ? [3, 0x80, 0x9f] : b >= 0xe1 && b <= 0xef ? [3, 0x80, 0xbf] : b === 0xf0 ? [4, 0x90, 0xbf] : b >= 0xf1 && b <= 0xf3 ? [4, 0x80, 0xbf] : b === 0xf4 ? [4, 0x80, 0x8f] : [0, 0, 0];
+    const [length, low, high] = sequenceOf(bytes[i]!);
     if (length === 0) return i;
     for (let k = 1; k < length; k++) {
       const c = bytes[i + k];

@@ -52,7 +52,10 @@ const boolTag: ScalarTag = {
   default: true,
   tag: 'tag:yaml.org,2002:bool',
   test: new Resolves((m) => m.kind === 'bool'),
-  resolve: (text) => new Scalar(resolvePlain(text).kind === 'bool' && (resolvePlain(text) as { value: boolean }).value),
+  resolve: (text) => {
+    const meaning = resolvePlain(text);
+    return new Scalar(meaning.kind === 'bool' && meaning.value);
+  },
   stringify: (item) => sourceOr(item, () => (item.value ? 'true' : 'false')),
 };
 
