@@ -8,10 +8,12 @@ import { readFileSync } from 'node:fs';
 import { mkdtemp, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { parseAllDocuments } from 'yaml';
+import { Document, parseAllDocuments } from 'yaml';
 import { runInject, runUninject } from '../../src/cli/inject.js';
 import type { PodObject } from '../../src/core/types.js';
+import { KUBECTL_YAML } from '../../src/offline/kubectl-schema.js';
 import { repoRoot } from '../support/fixtures.js';
 import { captureIo } from '../support/io.js';
 import { expectInjectedInvariants } from '../support/pod-assertions.js';
@@ -118,6 +120,27 @@ describe('offline inject keeps YAML 1.1 meaning', () => {
       expect(read.metadata?.labels).toEqual({ oracle: '1', true: '1' });
       expect(read.spec?.volumes?.[0]?.configMap?.defaultMode).toBe(511);
     }
+  });
+
+  const tricky = fc.constantFrom('yes', 'No', 'ON', 'off', 'y', 'N', '~', 'null', '', '0777', '0o7', '0x1f', '0b1', '1_000', '1e3', '.5', '1:20', '2001-12-14', '<<', '-', '? x', '- x', '#x', 'a: b', '"q"', "'s'", '@x', '`x', '%x', '!x', '&x', '*x', '|', '>', ' lead', 'trail ', 'a\nb', '\t', '\u00a0', 'é', '💥');
+  const randomValues = fc.sample(fc.oneof(tricky, fc.string({ maxLength: 8 }), fc.integer(), fc.double({ noNaN: true, noDefaultInfinity: true }), fc.boolean(), fc.constant(null)), { numRuns: 300, seed: 9 });
+
+  it.skipIf(!hasKubectl)('untouched random scalars keep their meaning through inject (oracle: kubectl)', async () => {
+    const input = await tempFile('random.yaml', `apiVersion: v1\nkind: Pod\nmetadata: {name: p}\nspec: {containers: [{name: app, image: nginx}]}\ndata:\n${randomValues.map((v) => `  - ${JSON.stringify(v)}`).join('\n')}\n`);
+    const { code, out, err } = await cli(runInject, ['-f', input]);
+    expect(err).toBe('');
+    expect(code).toBe(0);
+    const [before] = kubectlReads<[{ data: unknown[] }]>(input);
+    const [after] = kubectlReads<[{ data: unknown[] }]>(await tempFile('random-out.yaml', out));
+    expect(after.data).toEqual(before.data);
+  });
+
+  it.skipIf(!hasKubectl)('values the CLI writes anew are read by kubectl as those values (oracle: kubectl)', async () => {
+    const object = { apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: 'c' }, data: randomValues, keys: Object.fromEntries(randomValues.map((v) => [String(v), v])) };
+    const text = new Document(object, KUBECTL_YAML).toString({ lineWidth: 0 });
+    const [read] = kubectlReads<[{ data: unknown[]; keys: unknown }]>(await tempFile('written.yaml', text));
+    expect(read.data).toEqual(JSON.parse(JSON.stringify(randomValues)));
+    expect(read.keys).toEqual(JSON.parse(JSON.stringify(object.keys)));
   });
 
   it('passes comment-only documents through', async () => {
