@@ -93,10 +93,10 @@ function parseVersion(flag: string, value: string | undefined): string | undefin
   return value;
 }
 
-async function readInput(file: string, io: CommandIo): Promise<{ text: string; source: string } | { error: string }> {
-  if (file === '-') return { text: await (io.readStdin ?? readAllStdin)(), source: '<stdin>' };
+async function readInput(file: string, io: CommandIo): Promise<{ bytes: Uint8Array | string; source: string } | { error: string }> {
+  if (file === '-') return { bytes: await (io.readStdin ?? readAllStdin)(), source: '<stdin>' };
   try {
-    return { text: await readFile(file, 'utf8'), source: file };
+    return { bytes: await readFile(file), source: file };
   } catch (error) {
     return { error: `cannot read ${file} (${(error as NodeJS.ErrnoException).code ?? 'unreadable'})` };
   }
@@ -143,13 +143,13 @@ async function runTransform(
     io.stderr.write(`error: ${input.error}\n`);
     return EXIT_FAILURE;
   }
-  const result = transformManifests(input.text, input.source, perPod);
+  const result = transformManifests(input.bytes, input.source, perPod);
   if (!result.ok) {
     io.stderr.write(`error: ${result.error}\n`);
     return EXIT_FAILURE;
   }
   if (mode.explain) io.stdout.write(explanation(result.reports));
-  else if (mode.diff) io.stdout.write(createTwoFilesPatch(input.source, `${input.source} (injected)`, input.text, result.output));
+  else if (mode.diff) io.stdout.write(createTwoFilesPatch(input.source, `${input.source} (injected)`, result.input, result.output));
   else io.stdout.write(result.output);
   return EXIT_OK;
 }

@@ -4,18 +4,19 @@ import { errorLine } from '../error-line.js';
 export interface CommandIo {
   stdout: NodeJS.WritableStream;
   stderr: NodeJS.WritableStream;
-  /** Reads all of standard input (only called when the input is `-`). */
-  readStdin?: () => Promise<string>;
+  /** Reads all of standard input (only called when the input is `-`); bytes are decoded by the reader. */
+  readStdin?: () => Promise<string | Uint8Array>;
 }
 
 export const EXIT_OK = 0;
 export const EXIT_FAILURE = 1;
 export const EXIT_USAGE = 2;
 
-export async function readAllStdin(): Promise<string> {
+/** The raw bytes: decoding (byte order marks, invalid UTF-8) is the reader's to judge. */
+export async function readAllStdin(): Promise<Buffer> {
   const chunks: Buffer[] = [];
   for await (const chunk of process.stdin) chunks.push(chunk as Buffer);
-  return Buffer.concat(chunks).toString('utf8');
+  return Buffer.concat(chunks);
 }
 
 /**
