@@ -4,10 +4,14 @@
  *
  * Stopping (SIGTERM), as the README's Endpoints section promises:
  *  1. at once `/readyz` answers 503, so the endpoint leaves the Service;
- *  2. for `drainSeconds` every request is still answered, each with `Connection: close`, so keep-alive clients
- *     (the API server) reconnect through the Service, to another replica;
- *  3. then the listener closes, idle keep-alive sockets are closed, in-flight requests finish;
+ *  2. for `drainSeconds` the listener still accepts and every request is answered, each with `Connection: close`,
+ *     so keep-alive clients (the API server) reconnect through the Service, to another replica. Keep-alive
+ *     connections idle since before the signal never get such an answer: each is closed once it has been idle for
+ *     `idleCloseMs`, early in the drain, while its client is not sending (see src/runtime/connections.ts);
+ *  3. then the listener stops accepting; connections already accepted are answered (their first request too),
+ *     idle ones keep being closed the same way, in-flight requests finish;
  *  4. the metrics listener closes; the caller exits 0.
+ * `hurry()` (a second signal) ends the drain now: idle connections close at once, in-flight requests finish.
  */
 import type { DestinationStream } from 'pino';
 import type { Server } from 'node:http';
@@ -18,6 +22,7 @@ import type { InjectorConfig } from './core/types.js';
 import { buildApp, type App } from './http/app.js';
 import { buildMetricsApp, createMetrics, type AdmissionMetrics } from './http/metrics.js';
 import type { ListenerOptions } from './http/server-factory.js';
+import { trackConnections, type ConnectionTracker } from './runtime/connections.js';
 
 export interface ServerOptions {
   host: string;
@@ -38,6 +43,8 @@ export interface ServerOptions {
   listener?: Omit<ListenerOptions, 'tls'>;
   /** After the drain, how long in-flight requests may take before their sockets are cut. Default 10 s. */
   closeGraceMs?: number;
+  /** During the drain, a keep-alive connection idle this long is closed. Default 1 s. */
+  idleCloseMs?: number;
 }
 
 export interface RunningServer {
@@ -49,14 +56,19 @@ export interface RunningServer {
   log: FastifyBaseLogger;
   /** Starts the graceful stop (idempotent); resolves once both listeners are closed. */
   shutdown(reason: string): Promise<void>;
+  /** Ends a drain in progress now: idle connections close at once, in-flight requests finish. */
+  hurry(): void;
   isDraining(): boolean;
 }
 
 const DEFAULT_CLOSE_GRACE_MS = 10_000;
-
-function sleep(ms: number): Promise<void> {
-  return new Promise((resolve) => setTimeout(resolve, ms));
-}
+const DEFAULT_IDLE_CLOSE_MS = 1_000;
+/** How often the drain looks for connections that have been idle long enough. */
+const SWEEP_MS = 100;
+/** After the drain, the listener closes once no connection has arrived for this long… */
+const QUIET_MS = 50;
+/** …or after this long in any case (clients that never stop connecting have stale endpoints). */
+const MAX_QUIET_WAIT_MS = 2_000;
 
 function listenMetrics(server: Server, host: string, port: number): Promise<number> {
   return new Promise((resolve, reject) => {
@@ -108,6 +120,7 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
     },
   });
   const log = app.log;
+  const connections = trackConnections(app.server);
 
   const metricsServer = buildMetricsApp(metrics.registry);
   metricsServer.on('clientError', (_err, socket) => socket.destroy());
@@ -135,28 +148,119 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
 
   log.info({ host: options.host, port, metricsPort, drainSeconds: options.drainSeconds }, 'listening');
 
+  const drain = drainListener({
+    server: app.server,
+    connections,
+    log,
+    drainMs: options.drainSeconds * 1000,
+    idleCloseMs: options.idleCloseMs ?? DEFAULT_IDLE_CLOSE_MS,
+    closeGraceMs,
+  });
   let stopping: Promise<void> | undefined;
   const shutdown = (reason: string): Promise<void> => {
     stopping ??= (async () => {
       draining = true;
       log.info({ reason, drainSeconds: options.drainSeconds }, 'shutting down: /readyz is 503, draining');
-      await sleep(options.drainSeconds * 1000);
-      log.info('drain over: closing the listener, finishing in-flight requests');
-      // Requests still running after the grace period lose their sockets rather than hold the pod.
-      const force = setTimeout(() => {
-        log.warn('in-flight requests did not finish in time: closing their connections');
-        app.server.closeAllConnections();
-      }, closeGraceMs);
-      try {
-        await app.close();
-      } finally {
-        clearTimeout(force);
-      }
+      await drain.run();
+      // Nothing is left for fastify's own close to cut: it runs its onClose hooks.
+      await app.close();
       await closeMetrics(metricsServer, 1_000);
       log.info('stopped');
     })();
     return stopping;
   };
 
-  return { app, metrics, metricsServer, port, metricsPort, log, shutdown, isDraining: () => draining };
+  return { app, metrics, metricsServer, port, metricsPort, log, shutdown, hurry: drain.hurry, isDraining: () => draining };
+}
+
+interface DrainOptions {
+  server: Server;
+  connections: ConnectionTracker;
+  log: FastifyBaseLogger;
+  drainMs: number;
+  idleCloseMs: number;
+  closeGraceMs: number;
+}
+
+/** The listener's part of a graceful stop: `run` resolves once every connection is closed. */
+function drainListener(options: DrainOptions): { run(): Promise<void>; hurry(): void } {
+  const { server, connections, log } = options;
+  let idleCloseMs = options.idleCloseMs;
+  let wake: () => void = () => {};
+  let hurried = false;
+  const hurry = (): void => {
+    hurried = true;
+    idleCloseMs = 0;
+    wake();
+  };
+  const run = async (): Promise<void> => {
+    const sweep = setInterval(() => connections.closeIdle(idleCloseMs), SWEEP_MS);
+    try {
+      if (!hurried) {
+        await new Promise<void>((resolve) => {
+          const timer = setTimeout(resolve, options.drainMs);
+          wake = () => {
+            clearTimeout(timer);
+            resolve();
+          };
+        });
+      }
+      log.info({ connections: connections.size() }, 'drain over: answering what is in flight, closing the listener once quiet');
+      // Accepted connections stay: a client that connected in the last moment gets its answer, not a reset.
+      const closed = stopAccepting(server, () => (hurried ? 0 : QUIET_MS));
+      connections.closeIdle(idleCloseMs);
+      const force = setTimeout(() => {
+        log.warn({ connections: connections.size() }, 'in-flight requests did not finish in time: closing their connections');
+        connections.destroyAll();
+        server.closeAllConnections();
+      }, options.closeGraceMs);
+      try {
+        await closed;
+      } finally {
+        clearTimeout(force);
+      }
+    } finally {
+      clearInterval(sweep);
+    }
+  };
+  return { run, hurry };
+}
+
+/**
+ * Closes the listener at a quiet moment; resolves once every connection is closed. Closing a listening socket
+ * resets the connections the kernel has completed but Node has not accepted yet: their clients have sent a
+ * request nobody will read. So the listener closes only after `quietMs` without a new connection (or at
+ * `maxWaitMs`), and from a setImmediate callback, right after the poll phase that would have accepted anything
+ * pending.
+ */
+function stopAccepting(server: Server, quietMs: () => number): Promise<void> {
+  return new Promise((resolve) => {
+    const startedAt = performance.now();
+    let lastAccept = startedAt;
+    const onConnection = (): void => {
+      lastAccept = performance.now();
+    };
+    server.on('connection', onConnection);
+    const waitMore = (): number => {
+      const now = performance.now();
+      if (now - startedAt >= MAX_QUIET_WAIT_MS) return 0;
+      return Math.max(0, quietMs() - (now - lastAccept));
+    };
+    const attempt = (): void => {
+      const wait = waitMore();
+      if (wait > 0) {
+        setTimeout(attempt, Math.ceil(wait));
+        return;
+      }
+      setImmediate(() => {
+        if (waitMore() > 0) {
+          attempt();
+          return;
+        }
+        server.off('connection', onConnection);
+        server.close(() => resolve());
+      });
+    };
+    attempt();
+  });
 }
