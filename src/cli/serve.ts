@@ -323,6 +323,7 @@ export async function runServe(argv: string[], io: ServeIo): Promise<number> {
   let running: RunningServer | undefined;
   let closeWatcher = (): void => {};
   let closeCertificates = (): void => {};
+  let reloadFiles: () => Promise<void> = () => Promise.resolve();
   let signalled: NodeJS.Signals | undefined;
   let signals = 0;
   let settle: (code: number) => void = () => {};
@@ -341,20 +342,26 @@ export async function runServe(argv: string[], io: ServeIo): Promise<number> {
   const onSignal = (signal: NodeJS.Signals): void => {
     signals += 1;
     if (signals > 1) {
-      // A second signal (an impatient Ctrl-C) skips the rest of the drain.
-      running?.log.warn({ signal }, 'second signal: closing all connections now');
-      running?.app.server.closeAllConnections();
-      running?.metricsServer.closeAllConnections();
+      // A second signal (an impatient Ctrl-C) skips the rest of the drain; what is in flight is still answered.
+      running?.log.warn({ signal }, 'second signal: ending the drain now, answering what is in flight');
+      running?.hurry();
       return;
     }
     signalled = signal;
     if (running !== undefined) stop(running, signal);
   };
+  // SIGHUP (a closed terminal, a supervisor's reload) never stops the server: it re-reads the files now.
+  const onHangup = (): void => {
+    running?.log.info({ signal: 'SIGHUP' }, 'SIGHUP: re-reading the configuration and certificate files');
+    void reloadFiles();
+  };
   process.on('SIGTERM', onSignal);
   process.on('SIGINT', onSignal);
+  process.on('SIGHUP', onHangup);
   const removeSignalHandlers = (): void => {
     process.off('SIGTERM', onSignal);
     process.off('SIGINT', onSignal);
+    process.off('SIGHUP', onHangup);
   };
 
   try {
@@ -391,6 +398,7 @@ export async function runServe(argv: string[], io: ServeIo): Promise<number> {
     });
     currentConfig = watcher.current;
     closeWatcher = () => watcher.close();
+    reloadFiles = () => watcher.check();
   }
   log.info({ injectorNamespace, config: flags.config ?? 'built-in defaults' }, 'configuration');
 
@@ -424,6 +432,11 @@ export async function runServe(argv: string[], io: ServeIo): Promise<number> {
         metrics,
       });
       closeCertificates = () => reload.close();
+      const reloadConfig = reloadFiles;
+      reloadFiles = async () => {
+        await reloadConfig();
+        await reload.watcher.check();
+      };
     } else {
       const target = secureContextTarget(running.app.server);
       if (target === undefined) throw new Error('unreachable: the webhook listener always has TLS');

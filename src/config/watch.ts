@@ -32,6 +32,8 @@ export interface ConfigReloadEvents {
 
 export interface ConfigWatcher {
   current(): InjectorConfig;
+  /** Re-reads the file now (SIGHUP); resolves once done. */
+  check(): Promise<void>;
   close(): void;
 }
 
@@ -107,6 +109,10 @@ export function watchConfigFile(
 
   return {
     current: () => current,
+    check: () => {
+      reading = reading.then(reread);
+      return reading;
+    },
     close: () => {
       closed = true;
       clearTimeout(timer);

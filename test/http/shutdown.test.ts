@@ -218,6 +218,42 @@ describe('serve as a process', () => {
     expect(await served.exited).toEqual({ code: 0, signal: null });
   });
 
+  it('SIGHUP never stops the server: requests in flight are answered, a line is logged, it keeps serving', async () => {
+    const served = serve(['--host', '127.0.0.1', '--port', '0', '--metrics-port', '0', '--drain-seconds', '0', ...tlsFlags()]);
+    const port = (await served.waitForLine((line) => line.msg === 'listening')).port as number;
+    const ca = testCertificates().ca.cert;
+    const inFlight = [halfSent(port, ca), halfSent(port, ca), halfSent(port, ca)];
+    await sleep(100);
+    served.child.kill('SIGHUP');
+    await served.waitForLine((line) => typeof line.msg === 'string' && line.msg.startsWith('SIGHUP'), 5_000);
+    for (const reply of await Promise.all(inFlight.map((request) => request.finish()))) {
+      expectAnswered(reply);
+    }
+    expectAnswered(await send({ port, ca, body: good.text }));
+    expect(served.child.exitCode).toBeNull();
+    served.child.kill('SIGTERM');
+    expect(await served.exited).toEqual({ code: 0, signal: null });
+  });
+
+  it('a second SIGTERM ends a long drain at once, and the requests in flight are still answered', async () => {
+    // A drain far longer than the test may take: only the second signal can end it in time.
+    const served = serve(['--host', '127.0.0.1', '--port', '0', '--metrics-port', '0', '--drain-seconds', '600', ...tlsFlags()]);
+    const port = (await served.waitForLine((line) => line.msg === 'listening')).port as number;
+    const ca = testCertificates().ca.cert;
+    const inFlight = [halfSent(port, ca), halfSent(port, ca)];
+    await sleep(100);
+    served.child.kill('SIGTERM');
+    await served.waitForLine((line) => typeof line.msg === 'string' && line.msg.startsWith('shutting down'), 5_000);
+    served.child.kill('SIGTERM');
+    await served.waitForLine((line) => typeof line.msg === 'string' && line.msg.startsWith('second signal'), 5_000);
+    for (const reply of await Promise.all(inFlight.map((request) => request.finish()))) {
+      expectAnswered(reply);
+      expect(reply.headers.connection).toBe('close');
+    }
+    expect(await served.exited).toEqual({ code: 0, signal: null });
+    expect(served.lines.some((line) => line.msg === 'stopped')).toBe(true);
+  });
+
   it('SIGINT with no drain exits 0 at once', async () => {
     const served = serve(['--host', '127.0.0.1', '--port', '0', '--metrics-port', '0', '--drain-seconds', '0', ...tlsFlags()]);
     await served.waitForLine((line) => line.msg === 'listening');
