@@ -3,7 +3,6 @@
  * Start-up problems (unreadable certificates, a bad config, a port in use) exit 1 with one line on stderr.
  */
 import type { DestinationStream } from 'pino';
-import { X509Certificate, createPrivateKey } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import { parseArgs } from 'node:util';
 import { defaultConfig } from '../core/defaults.js';
@@ -23,6 +22,7 @@ import type { ClusterFactsSource } from '../cluster/cluster-facts.js';
 import type { EnsureOutcome } from '../cluster/certificate-secret.js';
 import type { SelfManagedDeps } from '../cluster/self-managed.js';
 import { errorLine } from '../error-line.js';
+import { checkPair } from '../tls/pair.js';
 import { EXIT_FAILURE, EXIT_OK, flagsOrExit } from './io.js';
 
 export interface ServeIo {
@@ -189,22 +189,16 @@ async function readPem(flag: string, path: string): Promise<string> {
 
 /** Why the PEM pair cannot serve, checked up front so the message names the file rather than an OpenSSL code. */
 export function tlsPairProblem(cert: string, key: string, flags: { tlsCert: string; tlsKey: string }): string | undefined {
-  let certificate: X509Certificate;
-  try {
-    certificate = new X509Certificate(cert);
-  } catch (err) {
-    return `--tls-cert ${flags.tlsCert} is not a PEM certificate (${errorLine(err)})`;
+  const checked = checkPair({ cert, key });
+  if (checked.ok) return undefined;
+  switch (checked.part) {
+    case 'certificate':
+      return `--tls-cert ${flags.tlsCert} is not a PEM certificate (${checked.detail})`;
+    case 'key':
+      return `--tls-key ${flags.tlsKey} is not a PEM private key (${checked.detail})`;
+    case 'match':
+      return `--tls-key ${flags.tlsKey} does not belong to the certificate in --tls-cert ${flags.tlsCert}`;
   }
-  let privateKey;
-  try {
-    privateKey = createPrivateKey(key);
-  } catch (err) {
-    return `--tls-key ${flags.tlsKey} is not a PEM private key (${errorLine(err)})`;
-  }
-  if (!certificate.checkPrivateKey(privateKey)) {
-    return `--tls-key ${flags.tlsKey} does not belong to the certificate in --tls-cert ${flags.tlsCert}`;
-  }
-  return undefined;
 }
 
 /**

@@ -7,20 +7,15 @@
  * Two sources feed the same switch: the certificate files (cert-manager's Secret volume, `make certs`), watched
  * here, and the self-managed Secret (src/cluster/self-managed.ts).
  */
-import { X509Certificate, createPrivateKey } from 'node:crypto';
-import { watch, type FSWatcher } from 'node:fs';
 import { readFile } from 'node:fs/promises';
-import { basename, dirname } from 'node:path';
 import { createSecureContext, type SecureContextOptions } from 'node:tls';
 import { MIN_TLS_VERSION } from './policy.js';
 import type { CertificateMetrics } from './metrics.js';
+import { checkPair, type TlsPair } from './pair.js';
 import { errorLine } from '../error-line.js';
+import { watchMountedFiles } from '../runtime/mounted-files.js';
 
-/** A PEM serving certificate (possibly followed by its chain) and its private key. */
-export interface TlsPair {
-  cert: string;
-  key: string;
-}
+export type { TlsPair } from './pair.js';
 
 /** What the logs and metrics say about a serving certificate. */
 export interface ServingCertificateInfo {
@@ -33,19 +28,13 @@ export type PairInspection = { ok: true; info: ServingCertificateInfo } | { ok: 
 
 /** Whether the pair can serve: the certificate and key parse, and the key belongs to the certificate. */
 export function inspectServingPair(pair: TlsPair): PairInspection {
-  let cert: X509Certificate;
-  try {
-    cert = new X509Certificate(pair.cert);
-  } catch (err) {
-    return { ok: false, problem: `certificate does not parse (${errorLine(err)})` };
+  const checked = checkPair(pair);
+  if (!checked.ok) {
+    if (checked.part === 'match') return { ok: false, problem: 'private key does not belong to the certificate' };
+    const what = checked.part === 'certificate' ? 'certificate' : 'private key';
+    return { ok: false, problem: `${what} does not parse (${checked.detail})` };
   }
-  let matches: boolean;
-  try {
-    matches = cert.checkPrivateKey(createPrivateKey(pair.key));
-  } catch (err) {
-    return { ok: false, problem: `private key does not parse (${errorLine(err)})` };
-  }
-  if (!matches) return { ok: false, problem: 'private key does not belong to the certificate' };
+  const cert = checked.certificate;
   const notAfter = new Date(cert.validTo);
   if (Number.isNaN(notAfter.getTime())) return { ok: false, problem: `unreadable expiry "${cert.validTo}"` };
   return { ok: true, info: { fingerprint256: cert.fingerprint256, notAfter, subject: cert.subject.replace(/\n/g, ', ') } };
@@ -185,13 +174,11 @@ export function watchCertificateFiles(
   certificates: CertificateSwitch,
   options: CertificateWatchOptions = {},
 ): CertificateFileWatcher {
-  const debounceMs = options.debounceMs ?? 100;
   const settleMs = options.settleMs ?? 3_000;
   const retryMs = options.retryMs ?? 250;
   const now = options.now ?? (() => performance.now());
   const source = files.cert === files.key ? files.cert : `${files.cert} + ${files.key}`;
   let closed = false;
-  let timer: NodeJS.Timeout | undefined;
   let chain = Promise.resolve();
   // What is on disk and known bad: when it first appeared (to let a writer finish) and whether it was reported.
   let bad: { content: string; since: number; reported: boolean } | undefined;
@@ -236,36 +223,19 @@ export function watchCertificateFiles(
     return chain;
   };
 
-  function schedule(delayMs: number): void {
-    if (closed) return;
-    clearTimeout(timer);
-    timer = setTimeout(() => void check(), delayMs);
-  }
-
-  const names = new Set([basename(files.cert), basename(files.key)]);
-  const watchers: FSWatcher[] = [];
-  for (const dir of new Set([dirname(files.cert), dirname(files.key)])) {
-    try {
-      const watcher = watch(dir, (_event, changed) => {
-        // `..data`, `..data_tmp`, `..2026_…`: a kubelet swap; our own names: an edit or a rename over the file.
-        if (changed === null || names.has(changed) || changed.startsWith('..')) schedule(debounceMs);
-      });
-      watcher.on('error', () => schedule(debounceMs));
-      watchers.push(watcher);
-    } catch {
-      // No directory watch (missing directory, exhausted inotify watches): the poll still catches changes.
-    }
-  }
-  const poll = setInterval(() => schedule(0), options.pollMs ?? 30_000);
-  poll.unref();
+  const mounted = watchMountedFiles([files.cert, files.key], () => void check(), {
+    pollMs: options.pollMs ?? 30_000,
+    ...(options.debounceMs === undefined ? {} : { debounceMs: options.debounceMs }),
+  });
+  const schedule = (delayMs: number): void => {
+    if (!closed) mounted.schedule(delayMs);
+  };
 
   return {
     check,
     close: () => {
       closed = true;
-      clearTimeout(timer);
-      clearInterval(poll);
-      for (const watcher of watchers) watcher.close();
+      mounted.close();
     },
   };
 }
