@@ -1,6 +1,7 @@
 /**
- * The running webhook: the admission app on HTTPS, the metrics listener on plain HTTP, and the graceful stop.
- * Reads no environment and no files: `src/cli/serve.ts` does that and hands the results in.
+ * The listeners part: the admission app on HTTPS, the metrics listener on plain HTTP, and the graceful stop.
+ * Reads no environment and no files: the other parts (src/runtime/) hand it configuration, certificates and
+ * cluster facts, and src/runtime/webhook.ts composes them.
  *
  * Stopping (SIGTERM), as the README's Endpoints section promises:
  *  1. at once `/readyz` answers 503, so the endpoint leaves the Service;
@@ -17,43 +18,44 @@ import type { DestinationStream } from 'pino';
 import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { FastifyBaseLogger } from 'fastify';
-import type { ClusterFacts } from './admission/respond.js';
-import type { InjectorConfig } from './core/types.js';
+import type { AdmissionDeps } from './admission/respond.js';
 import { buildApp, type App } from './http/app.js';
 import { buildMetricsApp, createMetrics, type AdmissionMetrics } from './http/metrics.js';
 import type { ListenerOptions } from './http/server-factory.js';
-import { trackConnections, type ConnectionTracker } from './runtime/connections.js';
+import { trackConnections } from './runtime/connections.js';
+import { drainListener } from './runtime/drain.js';
+import type { Part } from './runtime/part.js';
 
-export interface ServerOptions {
+export interface ListenersOptions {
   host: string;
   port: number;
   /** The metrics listener binds the same host. 0: a random free port. */
   metricsPort: number;
-  tls: { cert: string | Buffer; key: string | Buffer };
   drainSeconds: number;
   logLevel: string;
   /** Where log lines go (default stdout). */
   logStream?: DestinationStream;
-  injectorNamespace: string;
-  config: () => InjectorConfig;
-  clusterFacts?: (namespace: string) => ClusterFacts | Promise<ClusterFacts>;
-  /** Extra readiness condition (e.g. a synced namespace cache); draining always makes /readyz 503. */
-  ready?: () => boolean;
+  admission: AdmissionDeps;
+  /** Whether every other part is ready; draining always makes /readyz 503. */
+  ready: () => boolean;
+  /** The certificate source (ListenerOptions.certificates), or a fixed pair in `listener.tls`. */
+  listener: ListenerOptions;
   bodyLimit?: number;
-  listener?: Omit<ListenerOptions, 'tls'>;
   /** After the drain, how long in-flight requests may take before their sockets are cut. Default 10 s. */
   closeGraceMs?: number;
   /** During the drain, a keep-alive connection idle this long is closed. Default 1 s. */
   idleCloseMs?: number;
+  /** Process metrics (CPU, memory, GC) in the registry. Default true. */
+  processMetrics?: boolean;
 }
 
-export interface RunningServer {
+export interface Listeners extends Part {
   app: App;
-  metrics: AdmissionMetrics;
-  metricsServer: Server;
-  port: number;
-  metricsPort: number;
   log: FastifyBaseLogger;
+  metrics: AdmissionMetrics;
+  /** Once started. */
+  port(): number;
+  metricsPort(): number;
   /** Starts the graceful stop (idempotent); resolves once both listeners are closed. */
   shutdown(reason: string): Promise<void>;
   /** Ends a drain in progress now: idle connections close at once, in-flight requests finish. */
@@ -63,12 +65,6 @@ export interface RunningServer {
 
 const DEFAULT_CLOSE_GRACE_MS = 10_000;
 const DEFAULT_IDLE_CLOSE_MS = 1_000;
-/** How often the drain looks for connections that have been idle long enough. */
-const SWEEP_MS = 100;
-/** After the drain, the listener closes once no connection has arrived for this long… */
-const QUIET_MS = 50;
-/** …or after this long in any case (clients that never stop connecting have stale endpoints). */
-const MAX_QUIET_WAIT_MS = 2_000;
 
 function listenMetrics(server: Server, host: string, port: number): Promise<number> {
   return new Promise((resolve, reject) => {
@@ -93,75 +89,57 @@ function closeMetrics(server: Server, graceMs: number): Promise<void> {
   });
 }
 
-/**
- * Builds and starts both listeners. Throws (with the listener closed again) when the TLS material is invalid
- * or a port cannot be bound.
- */
-export async function startServer(options: ServerOptions): Promise<RunningServer> {
+/** Builds both listeners (the app and its logger exist from here on); `start` binds them. */
+export function createListeners(options: ListenersOptions): Listeners {
   let draining = false;
-  const metrics = createMetrics();
-  const closeGraceMs = options.closeGraceMs ?? DEFAULT_CLOSE_GRACE_MS;
-  const extraReady = options.ready ?? (() => true);
-
+  let port = 0;
+  let metricsPort = 0;
+  const metrics = createMetrics({ processMetrics: options.processMetrics ?? true });
   const app = buildApp({
-    admission: {
-      config: options.config,
-      injectorNamespace: options.injectorNamespace,
-      clusterFacts: options.clusterFacts ?? (() => ({})),
-    },
+    admission: options.admission,
     metrics,
-    ready: () => !draining && extraReady(),
+    ready: () => !draining && options.ready(),
     draining: () => draining,
     ...(options.bodyLimit === undefined ? {} : { bodyLimit: options.bodyLimit }),
-    listener: { ...options.listener, tls: options.tls },
-    logger: {
-      level: options.logLevel,
-      ...(options.logStream === undefined ? {} : { stream: options.logStream }),
-    },
+    listener: options.listener,
+    logger: { level: options.logLevel, ...(options.logStream === undefined ? {} : { stream: options.logStream }) },
   });
   const log = app.log;
   const connections = trackConnections(app.server);
-
   const metricsServer = buildMetricsApp(metrics.registry);
   metricsServer.on('clientError', (_err, socket) => socket.destroy());
-
-  try {
-    await app.listen({
-      host: options.host,
-      port: options.port,
-      // fastify builds the address from its own `https` option, which we leave unset (our serverFactory has TLS).
-      listenTextResolver: (address) => `Server listening at ${address.replace(/^http:/, 'https:')}`,
-    });
-  } catch (err) {
-    await app.close().catch(() => undefined);
-    throw err;
-  }
-  const port = (app.server.address() as AddressInfo).port;
-
-  let metricsPort: number;
-  try {
-    metricsPort = await listenMetrics(metricsServer, options.host, options.metricsPort);
-  } catch (err) {
-    await app.close().catch(() => undefined);
-    throw err;
-  }
-
-  log.info({ host: options.host, port, metricsPort, drainSeconds: options.drainSeconds }, 'listening');
-
   const drain = drainListener({
     server: app.server,
     connections,
     log,
     drainMs: options.drainSeconds * 1000,
     idleCloseMs: options.idleCloseMs ?? DEFAULT_IDLE_CLOSE_MS,
-    closeGraceMs,
+    closeGraceMs: options.closeGraceMs ?? DEFAULT_CLOSE_GRACE_MS,
   });
+
+  const start = async (): Promise<void> => {
+    try {
+      await app.listen({
+        host: options.host,
+        port: options.port,
+        // fastify builds the address from its own `https` option, which we leave unset (our serverFactory has TLS).
+        listenTextResolver: (address) => `Server listening at ${address.replace(/^http:/, 'https:')}`,
+      });
+      port = (app.server.address() as AddressInfo).port;
+      metricsPort = await listenMetrics(metricsServer, options.host, options.metricsPort);
+    } catch (err) {
+      await app.close().catch(() => undefined);
+      throw err;
+    }
+    log.info({ host: options.host, port, metricsPort, drainSeconds: options.drainSeconds }, 'listening');
+  };
+
   let stopping: Promise<void> | undefined;
   const shutdown = (reason: string): Promise<void> => {
     stopping ??= (async () => {
       draining = true;
       log.info({ reason, drainSeconds: options.drainSeconds }, 'shutting down: /readyz is 503, draining');
-      await drain.run();
+      if (app.server.listening) await drain.run();
       // Nothing is left for fastify's own close to cut: it runs its onClose hooks.
       await app.close();
       await closeMetrics(metricsServer, 1_000);
@@ -170,97 +148,18 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
     return stopping;
   };
 
-  return { app, metrics, metricsServer, port, metricsPort, log, shutdown, hurry: drain.hurry, isDraining: () => draining };
-}
-
-interface DrainOptions {
-  server: Server;
-  connections: ConnectionTracker;
-  log: FastifyBaseLogger;
-  drainMs: number;
-  idleCloseMs: number;
-  closeGraceMs: number;
-}
-
-/** The listener's part of a graceful stop: `run` resolves once every connection is closed. */
-function drainListener(options: DrainOptions): { run(): Promise<void>; hurry(): void } {
-  const { server, connections, log } = options;
-  let idleCloseMs = options.idleCloseMs;
-  let wake: () => void = () => {};
-  let hurried = false;
-  const hurry = (): void => {
-    hurried = true;
-    idleCloseMs = 0;
-    wake();
+  return {
+    name: 'listeners',
+    app,
+    log,
+    metrics,
+    port: () => port,
+    metricsPort: () => metricsPort,
+    start,
+    ready: () => !draining,
+    close: () => shutdown('close'),
+    shutdown,
+    hurry: drain.hurry,
+    isDraining: () => draining,
   };
-  const run = async (): Promise<void> => {
-    const sweep = setInterval(() => connections.closeIdle(idleCloseMs), SWEEP_MS);
-    try {
-      if (!hurried) {
-        await new Promise<void>((resolve) => {
-          const timer = setTimeout(resolve, options.drainMs);
-          wake = () => {
-            clearTimeout(timer);
-            resolve();
-          };
-        });
-      }
-      log.info({ connections: connections.size() }, 'drain over: answering what is in flight, closing the listener once quiet');
-      // Accepted connections stay: a client that connected in the last moment gets its answer, not a reset.
-      const closed = stopAccepting(server, () => (hurried ? 0 : QUIET_MS));
-      connections.closeIdle(idleCloseMs);
-      const force = setTimeout(() => {
-        log.warn({ connections: connections.size() }, 'in-flight requests did not finish in time: closing their connections');
-        connections.destroyAll();
-        server.closeAllConnections();
-      }, options.closeGraceMs);
-      try {
-        await closed;
-      } finally {
-        clearTimeout(force);
-      }
-    } finally {
-      clearInterval(sweep);
-    }
-  };
-  return { run, hurry };
-}
-
-/**
- * Closes the listener at a quiet moment; resolves once every connection is closed. Closing a listening socket
- * resets the connections the kernel has completed but Node has not accepted yet: their clients have sent a
- * request nobody will read. So the listener closes only after `quietMs` without a new connection (or at
- * `maxWaitMs`), and from a setImmediate callback, right after the poll phase that would have accepted anything
- * pending.
- */
-function stopAccepting(server: Server, quietMs: () => number): Promise<void> {
-  return new Promise((resolve) => {
-    const startedAt = performance.now();
-    let lastAccept = startedAt;
-    const onConnection = (): void => {
-      lastAccept = performance.now();
-    };
-    server.on('connection', onConnection);
-    const waitMore = (): number => {
-      const now = performance.now();
-      if (now - startedAt >= MAX_QUIET_WAIT_MS) return 0;
-      return Math.max(0, quietMs() - (now - lastAccept));
-    };
-    const attempt = (): void => {
-      const wait = waitMore();
-      if (wait > 0) {
-        setTimeout(attempt, Math.ceil(wait));
-        return;
-      }
-      setImmediate(() => {
-        if (waitMore() > 0) {
-          attempt();
-          return;
-        }
-        server.off('connection', onConnection);
-        server.close(() => resolve());
-      });
-    };
-    attempt();
-  });
 }

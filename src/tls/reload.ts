@@ -5,7 +5,8 @@
  * one stays in force.
  *
  * Two sources feed the same switch: the certificate files (cert-manager's Secret volume, `make certs`), watched
- * here, and the self-managed Secret (src/cluster/self-managed.ts).
+ * here, and the self-managed Secret (src/cluster/self-managed.ts); src/runtime/certificate-part.ts owns it and
+ * attaches it to the HTTPS server as the server is built.
  */
 import { readFile } from 'node:fs/promises';
 import { createSecureContext, type SecureContextOptions } from 'node:tls';
@@ -45,12 +46,6 @@ export interface SecureContextTarget {
   setSecureContext(options: SecureContextOptions): void;
 }
 
-/** The server as a reload target, or undefined when it has no TLS (plain HTTP). */
-export function secureContextTarget(server: object): SecureContextTarget | undefined {
-  const candidate = server as Partial<SecureContextTarget>;
-  return typeof candidate.setSecureContext === 'function' ? (candidate as SecureContextTarget) : undefined;
-}
-
 /** Structured logging, one line per event (pino's and fastify's loggers fit). */
 export interface CertificateLog {
   info(fields: object, message: string): void;
@@ -67,10 +62,13 @@ export interface CertificateSwitch {
   reject(problem: string, source: string): void;
   pair(): TlsPair;
   info(): ServingCertificateInfo;
+  /** Makes `target` (the HTTPS server, when it is built) serve the pair in force now and every later one. */
+  attach(target: SecureContextTarget): void;
 }
 
 export interface CertificateSwitchOptions {
-  target: SecureContextTarget;
+  /** The server, when it exists already; otherwise `attach` it once built. */
+  target?: SecureContextTarget;
   /** The pair the server was created with. */
   initial: TlsPair;
   log: CertificateLog;
@@ -88,6 +86,7 @@ export function createCertificateSwitch(options: CertificateSwitchOptions): Cert
   const contextOptions = options.contextOptions ?? { minVersion: MIN_TLS_VERSION };
   let pair = options.initial;
   let info = first.info;
+  let target = options.target;
   options.metrics?.expiry.set(info.notAfter.getTime() / 1000);
 
   const reject = (problem: string, source: string): void => {
@@ -109,7 +108,7 @@ export function createCertificateSwitch(options: CertificateSwitchOptions): Cert
       try {
         // Built first so that an OpenSSL refusal (e.g. an encrypted key) leaves the server untouched.
         createSecureContext({ ...contextOptions, cert: next.cert, key: next.key });
-        options.target.setSecureContext({ ...contextOptions, cert: next.cert, key: next.key });
+        target?.setSecureContext({ ...contextOptions, cert: next.cert, key: next.key });
       } catch (err) {
         const problem = `TLS context refused the pair (${errorLine(err)})`;
         reject(problem, source);
@@ -134,6 +133,10 @@ export function createCertificateSwitch(options: CertificateSwitchOptions): Cert
     reject,
     pair: () => pair,
     info: () => info,
+    attach(next) {
+      target = next;
+      next.setSecureContext({ ...contextOptions, cert: pair.cert, key: pair.key });
+    },
   };
 }
 
@@ -244,35 +247,3 @@ function inspectedProblem(pair: TlsPair): string | undefined {
   const inspected = inspectServingPair(pair);
   return inspected.ok ? undefined : inspected.problem;
 }
-
-export interface CertificateFileReloadOptions {
-  /** The HTTPS server (fastify's `app.server`). */
-  server: object;
-  files: CertificateFiles;
-  /** The pair the server was started with. */
-  initial: TlsPair;
-  log: CertificateLog;
-  metrics?: CertificateMetrics;
-  watch?: CertificateWatchOptions;
-}
-
-export interface CertificateFileReload {
-  certificates: CertificateSwitch;
-  watcher: CertificateFileWatcher;
-  close(): void;
-}
-
-/** The file-based reload as `serve` wires it: a switch on the server, fed by a watcher of the two files. */
-export function reloadCertificateFiles(options: CertificateFileReloadOptions): CertificateFileReload {
-  const target = secureContextTarget(options.server);
-  if (target === undefined) throw new Error('the server has no TLS: nothing to reload');
-  const certificates = createCertificateSwitch({
-    target,
-    initial: options.initial,
-    log: options.log,
-    ...(options.metrics === undefined ? {} : { metrics: options.metrics }),
-  });
-  const watcher = watchCertificateFiles(options.files, certificates, options.watch);
-  return { certificates, watcher, close: () => watcher.close() };
-}
-
