@@ -15,15 +15,17 @@ export interface ConfigSource extends Part {
 }
 
 export interface ConfigSourceOptions {
-  /** Absent: the built-in defaults. */
+  /** Absent: `fixed`, else the built-in defaults. */
   file?: string;
+  /** A configuration held in memory, never reloaded (tests). */
+  fixed?: InjectorConfig;
   log: () => FastifyBaseLogger;
   metrics: () => AdmissionMetrics;
   injectorNamespace: string;
 }
 
 export function configSource(options: ConfigSourceOptions): ConfigSource {
-  let current = defaultConfig();
+  let current = options.fixed ?? defaultConfig();
   let watcher: { current(): InjectorConfig; check(): Promise<void>; close(): void } | undefined;
   const path = options.file;
   return {
@@ -48,7 +50,7 @@ export function configSource(options: ConfigSourceOptions): ConfigSource {
           },
         });
       }
-      options.log().info({ injectorNamespace: options.injectorNamespace, config: path ?? 'built-in defaults' }, 'configuration');
+      options.log().info({ injectorNamespace: options.injectorNamespace, config: path ?? (options.fixed === undefined ? 'built-in defaults' : 'in memory') }, 'configuration');
     },
     ready: () => true,
     async close() {

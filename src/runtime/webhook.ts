@@ -25,8 +25,10 @@ export interface WebhookOptions {
   logLevel: string;
   logStream?: DestinationStream;
   injectorNamespace: string;
-  /** YAML configuration file; absent: the built-in defaults. */
+  /** YAML configuration file; absent: `config`, else the built-in defaults. */
   configFile?: string;
+  /** A configuration held in memory (tests). */
+  config?: InjectorConfig;
   certificates: CertificateSpec;
   cluster: Exclude<ClusterAccess, { error: string }>;
   /** Optional parts composed after the listeners (e.g. an auditor); started, readied and closed with the rest. */
@@ -72,6 +74,7 @@ export async function startWebhook(options: WebhookOptions): Promise<Webhook> {
   let parts: Part[] = [];
   const configPart = configSource({
     ...(options.configFile === undefined ? {} : { file: options.configFile }),
+    ...(options.config === undefined ? {} : { fixed: options.config }),
     log: () => listeners.log,
     metrics: () => listeners.metrics,
     injectorNamespace: options.injectorNamespace,
