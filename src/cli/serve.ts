@@ -36,7 +36,9 @@ export const SERVE_USAGE = `Usage: sidecar-injector serve [options]
 
 Serves the mutating admission webhook over HTTPS (POST /mutate, GET /healthz, GET /readyz) and Prometheus
 metrics over plain HTTP (GET /metrics). On SIGTERM/SIGINT: /readyz turns 503, requests keep being answered
-(with Connection: close) for --drain-seconds, then the listeners close and the process exits 0.
+(with Connection: close) for --drain-seconds, then the listeners close and the process exits 0; a second
+SIGTERM/SIGINT ends the drain at once (what is in flight is still answered). SIGHUP re-reads the configuration
+and certificate files and never stops the server.
 
 Options:
   --host HOST            address to bind (default 0.0.0.0); the metrics listener binds it too
