@@ -1,29 +1,17 @@
 /**
- * `sidecar-injector serve`: flags, certificate and config files, signals. The composition root of the webhook.
+ * `sidecar-injector serve`: flags and environment → the webhook's options → run until a signal
+ * (src/runtime/webhook.ts composes the running webhook, src/runtime/signals.ts handles the signals).
  * Start-up problems (unreadable certificates, a bad config, a port in use) exit 1 with one line on stderr.
  */
 import type { DestinationStream } from 'pino';
-import { X509Certificate, createPrivateKey } from 'node:crypto';
-import { readFile } from 'node:fs/promises';
 import { parseArgs } from 'node:util';
-import { defaultConfig } from '../core/defaults.js';
 import { DEFAULT_INJECTOR_NAMESPACE } from '../core/labels.js';
-import type { InjectorConfig } from '../core/types.js';
-import type { RunningServer } from '../server.js';
-import {
-  CLUSTER_MODES,
-  chooseClusterAccess,
-  describeSource,
-  loadKubeConfig,
-  serviceAccountMounted,
-  type ClusterMode,
-  type LoadedKubeConfig,
-} from '../cluster/client.js';
-import type { ClusterFactsSource } from '../cluster/cluster-facts.js';
-import type { EnsureOutcome } from '../cluster/certificate-secret.js';
-import type { SelfManagedDeps } from '../cluster/self-managed.js';
+import { CLUSTER_MODES, chooseClusterAccess, serviceAccountMounted, type ClusterMode } from '../cluster/client.js';
 import { errorLine } from '../error-line.js';
-import { EXIT_FAILURE, EXIT_OK, flagsOrExit } from './io.js';
+import { injectorNamespace } from '../runtime/namespace.js';
+import { auditPart } from '../runtime/audit-part.js';
+import type { PartContext, WebhookOptions } from '../runtime/webhook.js';
+import { EXIT_FAILURE, flagsOrExit } from './io.js';
 
 export interface ServeIo {
   stdout: NodeJS.WritableStream;
@@ -49,7 +37,9 @@ export const SERVE_USAGE = `Usage: sidecar-injector serve [options]
 
 Serves the mutating admission webhook over HTTPS (POST /mutate, GET /healthz, GET /readyz) and Prometheus
 metrics over plain HTTP (GET /metrics). On SIGTERM/SIGINT: /readyz turns 503, requests keep being answered
-(with Connection: close) for --drain-seconds, then the listeners close and the process exits 0.
+(with Connection: close) for --drain-seconds, then the listeners close and the process exits 0; a second
+SIGTERM/SIGINT ends the drain at once (what is in flight is still answered). SIGHUP re-reads the configuration
+and certificate files and never stops the server.
 
 Options:
   --host HOST            address to bind (default 0.0.0.0); the metrics listener binds it too
@@ -178,35 +168,6 @@ export function parseServeFlags(argv: string[]): ServeFlags {
   };
 }
 
-async function readPem(flag: string, path: string): Promise<string> {
-  try {
-    return await readFile(path, 'utf8');
-  } catch (err) {
-    const code = (err as NodeJS.ErrnoException).code;
-    throw new Error(`cannot read ${flag} ${path}: ${code ?? errorLine(err)}`);
-  }
-}
-
-/** Why the PEM pair cannot serve, checked up front so the message names the file rather than an OpenSSL code. */
-export function tlsPairProblem(cert: string, key: string, flags: { tlsCert: string; tlsKey: string }): string | undefined {
-  let certificate: X509Certificate;
-  try {
-    certificate = new X509Certificate(cert);
-  } catch (err) {
-    return `--tls-cert ${flags.tlsCert} is not a PEM certificate (${errorLine(err)})`;
-  }
-  let privateKey;
-  try {
-    privateKey = createPrivateKey(key);
-  } catch (err) {
-    return `--tls-key ${flags.tlsKey} is not a PEM private key (${errorLine(err)})`;
-  }
-  if (!certificate.checkPrivateKey(privateKey)) {
-    return `--tls-key ${flags.tlsKey} does not belong to the certificate in --tls-cert ${flags.tlsCert}`;
-  }
-  return undefined;
-}
-
 /**
  * Standard output for the logs, batched (4 KiB or 100 ms) and written asynchronously: a synchronous write per
  * line costs the admission hot path more than the admission itself. What is still buffered is written out when
@@ -225,229 +186,49 @@ async function batchedStdout(): Promise<DestinationStream> {
   return destination;
 }
 
-/** Runs the webhook until SIGTERM/SIGINT; resolves with the exit code once everything is closed. */
+/** The webhook's options from the flags and the environment; an error is a line for stderr. */
+export function webhookOptions(flags: ServeFlags, env: ServeIo['env']): WebhookOptions | { error: string } {
+  const access = chooseClusterAccess({
+    mode: flags.cluster,
+    kubeconfigFlag: flags.kubeconfig,
+    env,
+    serviceAccountMounted: flags.cluster !== 'off' && serviceAccountMounted(),
+  });
+  if ('error' in access) return { error: access.error };
+  const namespace = injectorNamespace(env);
+  if (flags.selfManagedCerts && !access.on) return { error: `--self-managed-certs needs cluster access: ${access.why}` };
+  return {
+    host: flags.host,
+    port: flags.port,
+    metricsPort: flags.metricsPort,
+    drainSeconds: flags.drainSeconds,
+    logLevel: flags.logLevel,
+    injectorNamespace: namespace,
+    ...(flags.config === undefined ? {} : { configFile: flags.config }),
+    certificates: flags.selfManagedCerts
+      ? { kind: 'self-managed', namespace, secretName: flags.tlsSecret, webhookConfigName: flags.webhookConfig, service: flags.service }
+      : { kind: 'files', cert: flags.tlsCert, key: flags.tlsKey },
+    cluster: access,
+    // The missed-pods auditor needs the cluster; it audits only when the configuration turns it on.
+    ...(access.on ? { extraParts: (context: PartContext) => [auditPart(context, namespace)] } : {}),
+  };
+}
+
+/** Flags → options → run until SIGTERM/SIGINT; resolves with the exit code once everything is closed. */
 export async function runServe(argv: string[], io: ServeIo): Promise<number> {
   const parsed = flagsOrExit('serve', SERVE_USAGE, () => parseServeFlags(argv), io);
   if ('exitCode' in parsed) return parsed.exitCode;
-  const flags: ServeFlags = parsed.flags;
   const fail = (message: string): number => {
     io.stderr.write(`sidecar-injector serve: ${message}\n`);
     return EXIT_FAILURE;
   };
-
-  const podNamespace = io.env.POD_NAMESPACE?.trim();
-  const injectorNamespace = podNamespace === undefined || podNamespace === '' ? DEFAULT_INJECTOR_NAMESPACE : podNamespace;
-
-  // The serving pair: from the files, or (self-managed) from the Secret once cluster access is settled below.
-  let cert = '';
-  let key = '';
-  if (!flags.selfManagedCerts) {
-    try {
-      cert = await readPem('--tls-cert', flags.tlsCert);
-      key = await readPem('--tls-key', flags.tlsKey);
-    } catch (err) {
-      return fail(errorLine(err));
-    }
-    const problem = tlsPairProblem(cert, key, flags);
-    if (problem !== undefined) return fail(problem);
-  }
-
-  // Loaded only when asked for: the config module and its YAML parser stay out of a default start.
-  let initialConfig: InjectorConfig = defaultConfig();
-  let initialConfigText = '';
-  if (flags.config !== undefined) {
-    const { loadConfigFile } = await import('../config/watch.js');
-    const loaded = await loadConfigFile(flags.config);
-    if (!loaded.ok) return fail(`invalid --config ${flags.config}: ${errorLine(loaded.error)}`);
-    initialConfig = loaded.config;
-    initialConfigText = loaded.text;
-  }
-  // Replaced by the watcher's view once it runs; read per request.
-  let currentConfig = (): InjectorConfig => initialConfig;
-
-  // Cluster access is settled before listening, so a bad kubeconfig stops the start with one line. With
-  // `--cluster off` (or `auto` outside a cluster) @kubernetes/client-node is never loaded.
-  const access = chooseClusterAccess({
-    mode: flags.cluster,
-    kubeconfigFlag: flags.kubeconfig,
-    env: io.env,
-    serviceAccountMounted: flags.cluster !== 'off' && serviceAccountMounted(),
-  });
-  if ('error' in access) return fail(access.error);
-  let kubeConfig: LoadedKubeConfig | undefined;
-  if (access.on) {
-    kubeConfig = await loadKubeConfig(access.source);
-    if (!kubeConfig.ok) return fail(kubeConfig.error);
-  }
-  // Self-managed: the Secret is read or created (and renewed if due) before listening, so the server never
-  // listens, and /readyz never answers, without a certificate in force.
-  let selfManaged: { deps: SelfManagedDeps; initial: EnsureOutcome } | undefined;
-  if (flags.selfManagedCerts) {
-    if (kubeConfig?.ok !== true) {
-      return fail(`--self-managed-certs needs cluster access: ${'why' in access ? access.why : 'none configured'}`);
-    }
-    const { bootstrapCertificates, connectSelfManagedCertificates } = await import('../cluster/self-managed.js');
-    try {
-      const deps = await connectSelfManagedCertificates({
-        kubeConfig: kubeConfig.kubeConfig,
-        namespace: injectorNamespace,
-        secretName: flags.tlsSecret,
-        webhookConfigName: flags.webhookConfig,
-        service: flags.service,
-      });
-      const initial = await bootstrapCertificates(deps);
-      cert = initial.stored.tlsCert ?? '';
-      key = initial.stored.tlsKey ?? '';
-      selfManaged = { deps, initial };
-    } catch (err) {
-      return fail(`cannot get or create the certificate Secret ${injectorNamespace}/${flags.tlsSecret}: ${errorLine(err)}`);
-    }
-  }
-
-  // Set once the watches start (right after the listener opens); until they have synced /readyz is 503.
-  let clusterFacts: ClusterFactsSource | undefined;
-  const clusterOptions =
-    kubeConfig === undefined
-      ? {}
-      : {
-          clusterFacts: (namespace: string) => {
-            if (clusterFacts === undefined) throw new Error('cluster facts are not started yet');
-            return clusterFacts.clusterFacts(namespace);
-          },
-          ready: () => clusterFacts?.ready() ?? false,
-        };
-
-  const { startServer } = await import('../server.js');
-
-  // Signals are caught from before the listener opens: a SIGTERM during start-up still means a clean stop.
-  let running: RunningServer | undefined;
-  let closeWatcher = (): void => {};
-  let closeCertificates = (): void => {};
-  let signalled: NodeJS.Signals | undefined;
-  let signals = 0;
-  let settle: (code: number) => void = () => {};
-  const stopped = new Promise<number>((resolve) => {
-    settle = resolve;
-  });
-  const stop = (server: RunningServer, signal: NodeJS.Signals): void => {
-    server.shutdown(signal).then(
-      () => settle(EXIT_OK),
-      (err: unknown) => {
-        server.log.error({ err }, 'shutdown failed');
-        settle(EXIT_FAILURE);
-      },
-    );
-  };
-  const onSignal = (signal: NodeJS.Signals): void => {
-    signals += 1;
-    if (signals > 1) {
-      // A second signal (an impatient Ctrl-C) skips the rest of the drain.
-      running?.log.warn({ signal }, 'second signal: closing all connections now');
-      running?.app.server.closeAllConnections();
-      running?.metricsServer.closeAllConnections();
-      return;
-    }
-    signalled = signal;
-    if (running !== undefined) stop(running, signal);
-  };
-  process.on('SIGTERM', onSignal);
-  process.on('SIGINT', onSignal);
-  const removeSignalHandlers = (): void => {
-    process.off('SIGTERM', onSignal);
-    process.off('SIGINT', onSignal);
-  };
-
-  try {
-    running = await startServer({
-      host: flags.host,
-      port: flags.port,
-      metricsPort: flags.metricsPort,
-      tls: { cert, key },
-      drainSeconds: flags.drainSeconds,
-      logLevel: flags.logLevel,
-      logStream: io.stdout === process.stdout ? await batchedStdout() : io.stdout,
-      injectorNamespace,
-      config: () => currentConfig(),
-      ...clusterOptions,
-    });
-  } catch (err) {
-    removeSignalHandlers();
-    return fail(`cannot start: ${errorLine(err)}`);
-  }
-  const { log, metrics } = running;
-  // Watching starts before the configuration line is logged: a change made after that line is never missed.
-  if (flags.config !== undefined) {
-    const { watchConfigFile } = await import('../config/watch.js');
-    const path = flags.config;
-    const watcher = watchConfigFile(path, { config: initialConfig, text: initialConfigText }, {
-      onReload: () => {
-        metrics.configReloads.inc({ result: 'ok' });
-        log.info({ config: path }, 'configuration reloaded');
-      },
-      onError: (error) => {
-        metrics.configReloads.inc({ result: 'failed' });
-        log.warn({ config: path, error }, 'configuration not reloaded: the previous one stays in force');
-      },
-    });
-    currentConfig = watcher.current;
-    closeWatcher = () => watcher.close();
-  }
-  log.info({ injectorNamespace, config: flags.config ?? 'built-in defaults' }, 'configuration');
-
-  if (access.on && kubeConfig?.ok === true) {
-    log.info({ cluster: 'on', source: describeSource(access.source), server: kubeConfig.server }, 'cluster access');
-    const { startClusterFacts } = await import('../cluster/cluster-facts.js');
-    try {
-      clusterFacts = await startClusterFacts({ kubeConfig: kubeConfig.kubeConfig, log: log.child({ component: 'cluster' }) });
-    } catch (err) {
-      log.error({ err }, 'cannot start the cluster watches');
-      await running.shutdown('cluster watches failed to start');
-      removeSignalHandlers();
-      return fail(`cannot start the cluster watches: ${errorLine(err)}`);
-    }
-  } else if (!access.on) {
-    log.info({ cluster: 'off', why: access.why }, 'cluster access');
-  }
-
-  {
-    // Certificate rotation: new handshakes get the new pair, open connections keep theirs.
-    const { createCertificateSwitch, reloadCertificateFiles, secureContextTarget } = await import('../tls/reload.js');
-    const { registerCertificateMetrics } = await import('../tls/metrics.js');
-    const certificateLog = log.child({ component: 'tls' });
-    const metrics = registerCertificateMetrics(running.metrics.registry);
-    if (selfManaged === undefined) {
-      const reload = reloadCertificateFiles({
-        server: running.app.server,
-        files: { cert: flags.tlsCert, key: flags.tlsKey },
-        initial: { cert, key },
-        log: certificateLog,
-        metrics,
-      });
-      closeCertificates = () => reload.close();
-    } else {
-      const target = secureContextTarget(running.app.server);
-      if (target === undefined) throw new Error('unreachable: the webhook listener always has TLS');
-      const { runSelfManagedCertificates } = await import('../cluster/self-managed.js');
-      const { deps, initial } = selfManaged;
-      certificateLog.info(
-        { secret: `${injectorNamespace}/${flags.tlsSecret}`, action: initial.action, reason: initial.reason },
-        'self-managed certificates',
-      );
-      const controller = runSelfManagedCertificates({
-        ...deps,
-        initial,
-        log: certificateLog,
-        certificates: createCertificateSwitch({ target, initial: { cert, key }, log: certificateLog, metrics }),
-      });
-      closeCertificates = () => controller.close();
-    }
-  }
-
-  if (signalled !== undefined) stop(running, signalled);
-  const code = await stopped;
-  closeWatcher();
-  closeCertificates();
-  await clusterFacts?.close();
-  removeSignalHandlers();
-  return code;
+  const options = webhookOptions(parsed.flags, io.env);
+  if ('error' in options) return fail(options.error);
+  const logStream = io.stdout === process.stdout ? await batchedStdout() : io.stdout;
+  const { startWebhook } = await import('../runtime/webhook.js');
+  const { runUntilSignal } = await import('../runtime/signals.js');
+  return runUntilSignal(
+    () => startWebhook({ ...options, logStream }),
+    (err) => fail(errorLine(err)),
+  );
 }

@@ -1,11 +1,8 @@
 /**
- * The one loader and watcher of the config file. It watches the file's directory, not the file: the kubelet
- * updates a ConfigMap volume by swapping the `..data` symlink, and editors and tools replace files by an atomic
- * rename — both replace the inode a file watch would be holding.
+ * The one loader of the config file, and what a change of it means (src/runtime/mounted-files.ts watches it).
  */
-import { watch, type FSWatcher } from 'node:fs';
 import { readFile } from 'node:fs/promises';
-import { basename, dirname } from 'node:path';
+import { watchMountedFiles } from '../runtime/mounted-files.js';
 import type { InjectorConfig } from '../core/types.js';
 import { parseConfig, type ConfigResult } from './parse.js';
 
@@ -32,6 +29,8 @@ export interface ConfigReloadEvents {
 
 export interface ConfigWatcher {
   current(): InjectorConfig;
+  /** Re-reads the file now (SIGHUP); resolves once done. */
+  check(): Promise<void>;
   close(): void;
 }
 
@@ -52,10 +51,8 @@ export function watchConfigFile(
   events: ConfigReloadEvents,
   options: WatchOptions = {},
 ): ConfigWatcher {
-  const debounceMs = options.debounceMs ?? 100;
   let current = initial.config;
   let lastText: string | undefined = initial.text;
-  let timer: NodeJS.Timeout | undefined;
   let closed = false;
   let reading = Promise.resolve();
 
@@ -81,37 +78,25 @@ export function watchConfigFile(
     }
   };
 
-  const schedule = (): void => {
-    if (closed) return;
-    clearTimeout(timer);
-    timer = setTimeout(() => {
+  const files = watchMountedFiles(
+    [path],
+    () => {
       reading = reading.then(reread);
-    }, debounceMs);
-  };
-
-  const name = basename(path);
-  let watcher: FSWatcher | undefined;
-  try {
-    watcher = watch(dirname(path), (_event, changed) => {
-      // Any `..data`/`..2026_…` entry is part of a kubelet swap; our own name is an edit or rename.
-      if (changed === null || changed === name || changed.startsWith('..')) schedule();
-    });
-    watcher.on('error', () => schedule());
-  } catch {
-    watcher = undefined;
-  }
-  const poll = setInterval(schedule, options.pollMs ?? 10_000);
-  poll.unref();
+    },
+    { pollMs: options.pollMs ?? 10_000, ...(options.debounceMs === undefined ? {} : { debounceMs: options.debounceMs }) },
+  );
   // A change made before the watch started is caught by this first read.
-  schedule();
+  files.schedule();
 
   return {
     current: () => current,
+    check: () => {
+      reading = reading.then(reread);
+      return reading;
+    },
     close: () => {
       closed = true;
-      clearTimeout(timer);
-      clearInterval(poll);
-      watcher?.close();
+      files.close();
     },
   };
 }

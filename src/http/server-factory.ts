@@ -6,11 +6,17 @@
  */
 import { createServer as createHttpServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { createServer as createHttpsServer } from 'node:https';
+import type { SecureContextOptions } from 'node:tls';
 import { TLS_CONTEXT_POLICY } from '../tls/policy.js';
 
 export interface ListenerOptions {
-  /** PEM serving certificate and key. Absent: plain HTTP (local use and `inject()` tests only). */
+  /** PEM serving certificate and key. Absent (and no `certificates`): plain HTTP (local use and `inject()` tests only). */
   tls?: { cert: string | Buffer; key: string | Buffer };
+  /**
+   * The certificate source, handed the HTTPS server as it is built: it alone puts serving pairs in force
+   * (`setSecureContext`), the first one included. Takes the place of `tls`.
+   */
+  certificates?: { attach(server: { setSecureContext(options: SecureContextOptions): void }): void };
   /**
    * Idle keep-alive sockets stay open this long. Above the API server's 90 s idle close, so it is always the
    * client that closes an idle connection (a server-side close can race a request being sent). Default 125 s.
@@ -64,14 +70,14 @@ export function serverFactory(options: ListenerOptions = {}): (handler: RequestH
       // Node would answer a request without Host itself, with an empty 400; ours says why, in one line of JSON.
       requireHostHeader: false,
     };
+    const tls = options.certificates === undefined ? options.tls : {};
     const server: Server =
-      options.tls === undefined
+      tls === undefined
         ? createHttpServer(httpOptions, handler)
         : createHttpsServer(
             {
               ...httpOptions,
-              cert: options.tls.cert,
-              key: options.tls.key,
+              ...tls,
               ...TLS_CONTEXT_POLICY,
               // The API server speaks HTTP/1.1 only; say so in ALPN rather than leave it to chance.
               ALPNProtocols: ['http/1.1'],
@@ -79,6 +85,7 @@ export function serverFactory(options: ListenerOptions = {}): (handler: RequestH
             },
             handler,
           );
+    if (options.certificates !== undefined) options.certificates.attach(server as Server & { setSecureContext(o: SecureContextOptions): void });
     // Also set as properties: some Node versions read only these (keepAliveTimeout is not a 20.x option).
     server.keepAliveTimeout = settings.keepAliveTimeoutMs;
     server.headersTimeout = settings.headersTimeoutMs;

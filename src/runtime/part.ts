@@ -12,4 +12,6 @@ export interface Part {
   ready(): boolean;
   /** Stops the part; idempotent; never rejects. */
   close(): Promise<void>;
+  /** Re-reads what the part watches, now (SIGHUP). Never rejects. */
+  reload?(): Promise<void>;
 }

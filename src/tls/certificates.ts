@@ -1,6 +1,7 @@
-import { X509Certificate, createPrivateKey, generateKeyPairSync, randomBytes } from 'node:crypto';
+import { X509Certificate, generateKeyPairSync, randomBytes } from 'node:crypto';
 import { isIP } from 'node:net';
 import forge from 'node-forge';
+import { checkPair } from './pair.js';
 
 /** A certificate and its private key, both PEM (the key is PKCS#8). */
 export interface KeyPairPem {
@@ -226,11 +227,9 @@ export function servingCertificateProblem(
   } catch (err) {
     return `CA certificate does not parse: ${errorMessage(err)}`;
   }
-  try {
-    if (!cert.checkPrivateKey(createPrivateKey(serving.key))) return 'serving key does not match the certificate';
-  } catch (err) {
-    return `serving key does not parse: ${errorMessage(err)}`;
-  }
+  const pair = checkPair(serving);
+  if (!pair.ok && pair.part === 'match') return 'serving key does not match the certificate';
+  if (!pair.ok) return `serving key does not parse: ${pair.part === 'key' ? pair.detail : 'certificate unreadable'}`;
   if (!cert.checkIssued(ca) || !cert.verify(ca.publicKey)) return 'serving certificate was not issued by the CA';
   const caProblem =
     expect.acceptCaDueForRenewal === true ? validityProblem('CA', caCertPem, now) : lifetimeProblem('CA', caCertPem, now);

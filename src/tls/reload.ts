@@ -5,22 +5,18 @@
  * one stays in force.
  *
  * Two sources feed the same switch: the certificate files (cert-manager's Secret volume, `make certs`), watched
- * here, and the self-managed Secret (src/cluster/self-managed.ts).
+ * here, and the self-managed Secret (src/cluster/self-managed.ts); src/runtime/certificate-part.ts owns it and
+ * attaches it to the HTTPS server as the server is built.
  */
-import { X509Certificate, createPrivateKey } from 'node:crypto';
-import { watch, type FSWatcher } from 'node:fs';
 import { readFile } from 'node:fs/promises';
-import { basename, dirname } from 'node:path';
 import { createSecureContext, type SecureContextOptions } from 'node:tls';
-import { MIN_TLS_VERSION } from './policy.js';
+import { TLS_CONTEXT_POLICY } from './policy.js';
 import type { CertificateMetrics } from './metrics.js';
+import { checkPair, type TlsPair } from './pair.js';
 import { errorLine } from '../error-line.js';
+import { watchMountedFiles } from '../runtime/mounted-files.js';
 
-/** A PEM serving certificate (possibly followed by its chain) and its private key. */
-export interface TlsPair {
-  cert: string;
-  key: string;
-}
+export type { TlsPair } from './pair.js';
 
 /** What the logs and metrics say about a serving certificate. */
 export interface ServingCertificateInfo {
@@ -33,19 +29,13 @@ export type PairInspection = { ok: true; info: ServingCertificateInfo } | { ok: 
 
 /** Whether the pair can serve: the certificate and key parse, and the key belongs to the certificate. */
 export function inspectServingPair(pair: TlsPair): PairInspection {
-  let cert: X509Certificate;
-  try {
-    cert = new X509Certificate(pair.cert);
-  } catch (err) {
-    return { ok: false, problem: `certificate does not parse (${errorLine(err)})` };
+  const checked = checkPair(pair);
+  if (!checked.ok) {
+    if (checked.part === 'match') return { ok: false, problem: 'private key does not belong to the certificate' };
+    const what = checked.part === 'certificate' ? 'certificate' : 'private key';
+    return { ok: false, problem: `${what} does not parse (${checked.detail})` };
   }
-  let matches: boolean;
-  try {
-    matches = cert.checkPrivateKey(createPrivateKey(pair.key));
-  } catch (err) {
-    return { ok: false, problem: `private key does not parse (${errorLine(err)})` };
-  }
-  if (!matches) return { ok: false, problem: 'private key does not belong to the certificate' };
+  const cert = checked.certificate;
   const notAfter = new Date(cert.validTo);
   if (Number.isNaN(notAfter.getTime())) return { ok: false, problem: `unreadable expiry "${cert.validTo}"` };
   return { ok: true, info: { fingerprint256: cert.fingerprint256, notAfter, subject: cert.subject.replace(/\n/g, ', ') } };
@@ -54,12 +44,6 @@ export function inspectServingPair(pair: TlsPair): PairInspection {
 /** The one method of `tls.Server` (and so `https.Server`) a reload needs. */
 export interface SecureContextTarget {
   setSecureContext(options: SecureContextOptions): void;
-}
-
-/** The server as a reload target, or undefined when it has no TLS (plain HTTP). */
-export function secureContextTarget(server: object): SecureContextTarget | undefined {
-  const candidate = server as Partial<SecureContextTarget>;
-  return typeof candidate.setSecureContext === 'function' ? (candidate as SecureContextTarget) : undefined;
 }
 
 /** Structured logging, one line per event (pino's and fastify's loggers fit). */
@@ -78,10 +62,13 @@ export interface CertificateSwitch {
   reject(problem: string, source: string): void;
   pair(): TlsPair;
   info(): ServingCertificateInfo;
+  /** Makes `target` (the HTTPS server, when it is built) serve the pair in force now and every later one. */
+  attach(target: SecureContextTarget): void;
 }
 
 export interface CertificateSwitchOptions {
-  target: SecureContextTarget;
+  /** The server, when it exists already; otherwise `attach` it once built. */
+  target?: SecureContextTarget;
   /** The pair the server was created with. */
   initial: TlsPair;
   log: CertificateLog;
@@ -96,9 +83,10 @@ export interface CertificateSwitchOptions {
 export function createCertificateSwitch(options: CertificateSwitchOptions): CertificateSwitch {
   const first = inspectServingPair(options.initial);
   if (!first.ok) throw new Error(`initial serving certificate: ${first.problem}`);
-  const contextOptions = options.contextOptions ?? { minVersion: MIN_TLS_VERSION };
+  const contextOptions = options.contextOptions ?? TLS_CONTEXT_POLICY;
   let pair = options.initial;
   let info = first.info;
+  let target = options.target;
   options.metrics?.expiry.set(info.notAfter.getTime() / 1000);
 
   const reject = (problem: string, source: string): void => {
@@ -120,7 +108,7 @@ export function createCertificateSwitch(options: CertificateSwitchOptions): Cert
       try {
         // Built first so that an OpenSSL refusal (e.g. an encrypted key) leaves the server untouched.
         createSecureContext({ ...contextOptions, cert: next.cert, key: next.key });
-        options.target.setSecureContext({ ...contextOptions, cert: next.cert, key: next.key });
+        target?.setSecureContext({ ...contextOptions, cert: next.cert, key: next.key });
       } catch (err) {
         const problem = `TLS context refused the pair (${errorLine(err)})`;
         reject(problem, source);
@@ -145,6 +133,10 @@ export function createCertificateSwitch(options: CertificateSwitchOptions): Cert
     reject,
     pair: () => pair,
     info: () => info,
+    attach(next) {
+      target = next;
+      next.setSecureContext({ ...contextOptions, cert: pair.cert, key: pair.key });
+    },
   };
 }
 
@@ -185,13 +177,11 @@ export function watchCertificateFiles(
   certificates: CertificateSwitch,
   options: CertificateWatchOptions = {},
 ): CertificateFileWatcher {
-  const debounceMs = options.debounceMs ?? 100;
   const settleMs = options.settleMs ?? 3_000;
   const retryMs = options.retryMs ?? 250;
   const now = options.now ?? (() => performance.now());
   const source = files.cert === files.key ? files.cert : `${files.cert} + ${files.key}`;
   let closed = false;
-  let timer: NodeJS.Timeout | undefined;
   let chain = Promise.resolve();
   // What is on disk and known bad: when it first appeared (to let a writer finish) and whether it was reported.
   let bad: { content: string; since: number; reported: boolean } | undefined;
@@ -236,36 +226,19 @@ export function watchCertificateFiles(
     return chain;
   };
 
-  function schedule(delayMs: number): void {
-    if (closed) return;
-    clearTimeout(timer);
-    timer = setTimeout(() => void check(), delayMs);
-  }
-
-  const names = new Set([basename(files.cert), basename(files.key)]);
-  const watchers: FSWatcher[] = [];
-  for (const dir of new Set([dirname(files.cert), dirname(files.key)])) {
-    try {
-      const watcher = watch(dir, (_event, changed) => {
-        // `..data`, `..data_tmp`, `..2026_…`: a kubelet swap; our own names: an edit or a rename over the file.
-        if (changed === null || names.has(changed) || changed.startsWith('..')) schedule(debounceMs);
-      });
-      watcher.on('error', () => schedule(debounceMs));
-      watchers.push(watcher);
-    } catch {
-      // No directory watch (missing directory, exhausted inotify watches): the poll still catches changes.
-    }
-  }
-  const poll = setInterval(() => schedule(0), options.pollMs ?? 30_000);
-  poll.unref();
+  const mounted = watchMountedFiles([files.cert, files.key], () => void check(), {
+    pollMs: options.pollMs ?? 30_000,
+    ...(options.debounceMs === undefined ? {} : { debounceMs: options.debounceMs }),
+  });
+  const schedule = (delayMs: number): void => {
+    if (!closed) mounted.schedule(delayMs);
+  };
 
   return {
     check,
     close: () => {
       closed = true;
-      clearTimeout(timer);
-      clearInterval(poll);
-      for (const watcher of watchers) watcher.close();
+      mounted.close();
     },
   };
 }
@@ -274,35 +247,3 @@ function inspectedProblem(pair: TlsPair): string | undefined {
   const inspected = inspectServingPair(pair);
   return inspected.ok ? undefined : inspected.problem;
 }
-
-export interface CertificateFileReloadOptions {
-  /** The HTTPS server (fastify's `app.server`). */
-  server: object;
-  files: CertificateFiles;
-  /** The pair the server was started with. */
-  initial: TlsPair;
-  log: CertificateLog;
-  metrics?: CertificateMetrics;
-  watch?: CertificateWatchOptions;
-}
-
-export interface CertificateFileReload {
-  certificates: CertificateSwitch;
-  watcher: CertificateFileWatcher;
-  close(): void;
-}
-
-/** The file-based reload as `serve` wires it: a switch on the server, fed by a watcher of the two files. */
-export function reloadCertificateFiles(options: CertificateFileReloadOptions): CertificateFileReload {
-  const target = secureContextTarget(options.server);
-  if (target === undefined) throw new Error('the server has no TLS: nothing to reload');
-  const certificates = createCertificateSwitch({
-    target,
-    initial: options.initial,
-    log: options.log,
-    ...(options.metrics === undefined ? {} : { metrics: options.metrics }),
-  });
-  const watcher = watchCertificateFiles(options.files, certificates, options.watch);
-  return { certificates, watcher, close: () => watcher.close() };
-}
-

@@ -24,7 +24,7 @@ import { STATUS_ANNOTATION } from '../../src/core/labels.js';
 import type { PodObject } from '../../src/core/types.js';
 import { repoRoot } from '../support/fixtures.js';
 import { e2eAvailability, startEnvtest, type Envtest } from './envtest.js';
-import { startWebhook, webhookCertificates, type WebhookCertificates, type WebhookProcess } from './webhook-process.js';
+import { startWebhook, webhookCertificates, type WebhookCertificates, type WebhookProcess } from '../support/serve-process.js';
 
 const availability = e2eAvailability();
 const suite = availability.available ? describe : describe.skip;

@@ -21,7 +21,7 @@ import type { Container, PodObject, SidecarMode } from '../../src/core/types.js'
 import { repoRoot } from '../support/fixtures.js';
 import { allContainers, expectInjectedInvariants, statusOf } from '../support/pod-assertions.js';
 import { e2eAvailability, startEnvtest, type Envtest } from './envtest.js';
-import { readyz, startWebhook, webhookCertificates, type WebhookCertificates, type WebhookProcess } from './webhook-process.js';
+import { readyz, startWebhook, webhookCertificates, type WebhookCertificates, type WebhookProcess } from '../support/serve-process.js';
 
 const availability = e2eAvailability();
 if (!availability.available) console.warn(`test/e2e: ${availability.reason}`);

@@ -1,20 +1,20 @@
 /**
- * Shared by the HTTP tests: a real app listening over real TLS on 127.0.0.1:0, a keep-alive HTTPS client that
- * trusts our dev CA, and the kube-apiserver captures.
+ * Shared by the HTTP tests: the production composition listening over real TLS on 127.0.0.1:0, a keep-alive
+ * HTTPS client that trusts our dev CA, and the kube-apiserver captures.
  */
 import { readdirSync, readFileSync } from 'node:fs';
 import { Agent, request as httpsRequest } from 'node:https';
 import type { IncomingHttpHeaders } from 'node:http';
-import type { AddressInfo, Socket } from 'node:net';
+import type { Socket } from 'node:net';
 import { dirname, join, resolve } from 'node:path';
 import { PassThrough } from 'node:stream';
 import { fileURLToPath } from 'node:url';
-import type { ClusterFacts } from '../../src/admission/respond.js';
+import type { AdmissionDeps } from '../../src/admission/respond.js';
 import { defaultConfig } from '../../src/core/defaults.js';
 import type { InjectorConfig } from '../../src/core/types.js';
-import { buildApp, type App, type AppDeps } from '../../src/http/app.js';
-import { createMetrics, type AdmissionMetrics } from '../../src/http/metrics.js';
-import type { ListenerOptions } from '../../src/http/server-factory.js';
+import type { App } from '../../src/http/app.js';
+import type { AdmissionMetrics } from '../../src/http/metrics.js';
+import { startWebhook, type Webhook, type WebhookOptions } from '../../src/runtime/webhook.js';
 import { generateDevCertificates, type CertificateBundle } from '../../src/tls/certificates.js';
 
 export const repoRoot = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
@@ -86,70 +86,75 @@ export class LogSink {
 
 export interface TestServerOptions {
   config?: InjectorConfig;
-  clusterFacts?: AppDeps['admission']['clusterFacts'];
-  engine?: AppDeps['admission']['engine'];
+  clusterFacts?: AdmissionDeps['clusterFacts'];
+  engine?: AdmissionDeps['engine'];
   bodyLimit?: number;
-  bodyBudget?: AppDeps['bodyBudget'];
-  listener?: Omit<ListenerOptions, 'tls'>;
-  ready?: () => boolean;
-  draining?: () => boolean;
+  bodyBudget?: WebhookOptions['bodyBudget'];
+  listener?: WebhookOptions['listener'];
   processMetrics?: boolean;
   /** The app's monotonic clock (ms); default `performance.now`. */
-  now?: () => number;
+  now?: WebhookOptions['now'];
+  /** Optional parts composed with the rest, as production's extraParts. */
+  extraParts?: WebhookOptions['extraParts'];
 }
 
 export interface TestServer {
+  webhook: Webhook;
   app: App;
   port: number;
+  metricsPort: number;
   metrics: AdmissionMetrics;
   logs: LogSink;
   agent: Agent;
   ca: string;
   /** A request over the shared keep-alive agent. */
   send(options: SendOptions): Promise<Reply>;
-  /** The config the next admission reads (the app reads it per request, as after a reload). */
-  setConfig(config: InjectorConfig): void;
   close(): Promise<void>;
 }
 
+/**
+ * The production composition (src/runtime/webhook.ts) with test options: the dev certificates held in memory,
+ * the configuration in memory, no cluster access, both listeners on 127.0.0.1 random ports, logs collected.
+ */
 export async function startTestServer(options: TestServerOptions = {}): Promise<TestServer> {
   const certs = testCertificates();
-  const metrics = createMetrics({ processMetrics: options.processMetrics ?? false });
   const logs = new LogSink();
-  let config = options.config ?? defaultConfig();
-  const app = buildApp({
-    admission: {
-      config: () => config,
-      injectorNamespace: 'sidecar-injector',
-      clusterFacts: options.clusterFacts ?? ((): ClusterFacts => ({})),
-      ...(options.engine === undefined ? {} : { engine: options.engine }),
-    },
-    metrics,
-    ready: options.ready ?? (() => true),
-    ...(options.draining === undefined ? {} : { draining: options.draining }),
+  const webhook = await startWebhook({
+    host: '127.0.0.1',
+    port: 0,
+    metricsPort: 0,
+    drainSeconds: 0,
+    closeGraceMs: 1_000,
+    logLevel: 'info',
+    logStream: logs.stream,
+    injectorNamespace: 'sidecar-injector',
+    config: options.config ?? defaultConfig(),
+    certificates: { kind: 'pair', pair: { cert: certs.serving.cert, key: certs.serving.key } },
+    cluster: { on: false, why: 'test server' },
+    processMetrics: options.processMetrics ?? false,
+    ...(options.clusterFacts === undefined ? {} : { clusterFacts: options.clusterFacts }),
+    ...(options.engine === undefined ? {} : { engine: options.engine }),
     ...(options.bodyLimit === undefined ? {} : { bodyLimit: options.bodyLimit }),
     ...(options.now === undefined ? {} : { now: options.now }),
     ...(options.bodyBudget === undefined ? {} : { bodyBudget: options.bodyBudget }),
-    listener: { ...options.listener, tls: { cert: certs.serving.cert, key: certs.serving.key } },
-    logger: { level: 'info', stream: logs.stream },
+    ...(options.listener === undefined ? {} : { listener: options.listener }),
+    ...(options.extraParts === undefined ? {} : { extraParts: options.extraParts }),
   });
-  await app.listen({ host: '127.0.0.1', port: 0 });
-  const port = (app.server.address() as AddressInfo).port;
+  const { port } = webhook;
   const agent = new Agent({ keepAlive: true, ca: certs.ca.cert, maxSockets: 8 });
   return {
-    app,
+    webhook,
+    app: webhook.listeners.app,
     port,
-    metrics,
+    metricsPort: webhook.metricsPort,
+    metrics: webhook.listeners.metrics,
     logs,
     agent,
     ca: certs.ca.cert,
     send: (sendOptions) => send({ agent, port, ...sendOptions }),
-    setConfig: (next) => {
-      config = next;
-    },
     close: async () => {
       agent.destroy();
-      await app.close();
+      await webhook.stop('test over');
     },
   };
 }

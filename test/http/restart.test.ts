@@ -8,14 +8,15 @@
  * No retries: any request that errors or gets a non-200 is a failure, and there must be none.
  * bench/restart-under-load.mjs is the longer, louder version.
  */
-import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
+import type { ChildProcessWithoutNullStreams } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { Agent, request as httpsRequest } from 'node:https';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { writeCertificateFiles } from '../../src/tls/certificate-files.js';
-import { APISERVER_HEADERS, loadFixture, repoRoot, testCertificates, type AdmissionAnswer } from './helpers.js';
+import { killServedProcesses, serveEnv, spawnServe } from '../support/serve-process.js';
+import { APISERVER_HEADERS, loadFixture, testCertificates, type AdmissionAnswer } from './helpers.js';
 
 const fixture = loadFixture('create-pod.json');
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
@@ -29,46 +30,17 @@ interface Replica {
   exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
 }
 
-const children: ChildProcessWithoutNullStreams[] = [];
-
 /** `node dist/main.js serve` on a random port; resolves once its "listening" log line tells the port. */
 async function startReplica(name: string, certDir: string): Promise<Replica> {
-  const { KUBECONFIG: _ignored, ...env } = process.env;
-  const child = spawn(
-    process.execPath,
+  const served = spawnServe(
     [
-      join(repoRoot, 'dist', 'main.js'), 'serve', '--host', '127.0.0.1', '--port', '0', '--metrics-port', '0',
-      '--drain-seconds', '1', '--cluster', 'off', '--log-level', 'info',
+      '--host', '127.0.0.1', '--port', '0', '--metrics-port', '0', '--drain-seconds', '1', '--cluster', 'off', '--log-level', 'info',
       '--tls-cert', join(certDir, 'tls.crt'), '--tls-key', join(certDir, 'tls.key'),
     ],
-    { cwd: repoRoot, env },
+    { env: serveEnv() },
   );
-  children.push(child);
-  const lines: Record<string, unknown>[] = [];
-  let rest = '';
-  let stderr = '';
-  child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString('utf8')));
-  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) =>
-    child.once('exit', (code, signal) => resolve({ code, signal })),
-  );
-  const port = await new Promise<number>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`${name}: no "listening" line within 20 s; stderr: ${stderr}`)), 20_000);
-    child.stdout.on('data', (chunk: Buffer) => {
-      const parts = (rest + chunk.toString('utf8')).split('\n');
-      rest = parts.pop() ?? '';
-      for (const part of parts) {
-        if (part === '') continue;
-        const line = JSON.parse(part) as Record<string, unknown>;
-        lines.push(line);
-        if (line.msg === 'listening' && typeof line.port === 'number') {
-          clearTimeout(timer);
-          resolve(line.port);
-        }
-      }
-    });
-    void exited.then(({ code, signal }) => reject(new Error(`${name} exited (${code ?? signal}) before listening: ${stderr}`)));
-  });
-  return { name, child, port, lines, stderr: () => stderr, exited };
+  const listening = await served.waitForLine((line) => line.msg === 'listening' && typeof line.port === 'number', 20_000);
+  return { name, child: served.child, port: listening.port as number, lines: served.lines, stderr: served.stderr, exited: served.exited };
 }
 
 /** One backend as the client sees it: its own keep-alive pool, whether it is in the rotation, what it served. */
@@ -160,7 +132,7 @@ describe('graceful restart under load (rolling update)', () => {
     await writeCertificateFiles(certDir, testCertificates());
   });
   afterAll(() => {
-    for (const child of children.splice(0)) if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+    killServedProcesses();
     rmSync(certDir, { recursive: true, force: true });
   });
 

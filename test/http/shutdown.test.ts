@@ -4,6 +4,7 @@
  */
 import { mkdirSync, mkdtempSync, renameSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { Agent, request as httpsRequest } from 'node:https';
+import { connect as tlsConnect, type TLSSocket } from 'node:tls';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
@@ -55,6 +56,31 @@ function halfSent(port: number, ca: string): { finish: () => Promise<Reply> } {
       return done;
     },
   };
+}
+
+const isDrainOver = (line: Record<string, unknown>): boolean => typeof line.msg === 'string' && line.msg.startsWith('drain over');
+
+/** A TLS connection to the server, handshake done, nothing sent yet. */
+function openTls(port: number, ca: string): Promise<TLSSocket> {
+  return new Promise((resolve, reject) => {
+    const socket = tlsConnect({ host: '127.0.0.1', port, ca, servername: 'localhost', ALPNProtocols: ['http/1.1'] }, () => resolve(socket));
+    socket.once('error', reject);
+  });
+}
+
+/** Sends one POST /mutate on the socket; resolves with everything the server sent until it closed. */
+function rawPost(socket: TLSSocket, body: string): Promise<string> {
+  return new Promise((resolve, reject) => {
+    let text = '';
+    socket.setEncoding('utf8');
+    socket.on('data', (chunk: string) => (text += chunk));
+    socket.once('error', reject);
+    socket.once('close', () => resolve(text));
+    socket.write(
+      `POST /mutate?timeout=10s HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\n` +
+        `Content-Length: ${Buffer.byteLength(body)}\r\n\r\n${body}`,
+    );
+  });
 }
 
 function expectAnswered(reply: Reply): void {
@@ -144,6 +170,88 @@ describe('serve as a process', () => {
     } finally {
       agent.destroy();
     }
+  });
+
+  it('keep-alive connections idle since before SIGTERM are closed early in the drain, and their clients reconnect and are answered', async () => {
+    const served = serve(['--host', '127.0.0.1', '--port', '0', '--metrics-port', '0', '--drain-seconds', '3', ...tlsFlags()]);
+    const port = (await served.waitForLine((line) => line.msg === 'listening')).port as number;
+    const ca = testCertificates().ca.cert;
+    const agent = new Agent({ keepAlive: true, ca, maxSockets: 20 });
+    try {
+      const warm = await Promise.all(Array.from({ length: 20 }, () => send({ port, agent, body: good.text })));
+      const idle = [...new Set(warm.map((reply) => reply.socket))];
+      expect(idle).toHaveLength(20);
+      const closedByServer = idle.map((socket) => new Promise<void>((resolve) => socket.once('close', () => resolve())));
+      served.child.kill('SIGTERM');
+      await served.waitForLine((line) => typeof line.msg === 'string' && line.msg.startsWith('shutting down'), 2_000);
+      // None is left idle for the end of the drain, where a client sending on it would be cut: all are closed
+      // while the listener still accepts, so their clients get new connections and answers.
+      await Promise.all(closedByServer);
+      const late = await Promise.all(Array.from({ length: 20 }, () => send({ port, agent, body: good.text })));
+      for (const reply of late) {
+        expectAnswered(reply);
+        expect(reply.headers.connection).toBe('close');
+      }
+      expect(served.lines.some(isDrainOver)).toBe(false);
+      expect(await served.exited).toEqual({ code: 0, signal: null });
+    } finally {
+      agent.destroy();
+    }
+  });
+
+  it('a connection accepted just before the drain ends gets its first request answered, not a reset', async () => {
+    const served = serve(['--host', '127.0.0.1', '--port', '0', '--metrics-port', '0', '--drain-seconds', '1', ...tlsFlags()]);
+    const port = (await served.waitForLine((line) => line.msg === 'listening')).port as number;
+    const ca = testCertificates().ca.cert;
+    served.child.kill('SIGTERM');
+    await served.waitForLine((line) => typeof line.msg === 'string' && line.msg.startsWith('shutting down'), 2_000);
+    await sleep(700);
+    // Connected (TLS handshake done) during the drain; its request is only sent once the listener has closed.
+    const sockets = await Promise.all([1, 2, 3].map(() => openTls(port, ca)));
+    await served.waitForLine(isDrainOver, 5_000);
+    const answers = await Promise.all(sockets.map((socket) => rawPost(socket, good.text)));
+    for (const answer of answers) {
+      expect(answer).toMatch(/^HTTP\/1\.1 200 /);
+      expect(answer.toLowerCase()).toContain('connection: close');
+      expect(answer).toContain(good.review.request.uid);
+    }
+    expect(await served.exited).toEqual({ code: 0, signal: null });
+  });
+
+  it('SIGHUP never stops the server: requests in flight are answered, a line is logged, it keeps serving', async () => {
+    const served = serve(['--host', '127.0.0.1', '--port', '0', '--metrics-port', '0', '--drain-seconds', '0', ...tlsFlags()]);
+    const port = (await served.waitForLine((line) => line.msg === 'listening')).port as number;
+    const ca = testCertificates().ca.cert;
+    const inFlight = [halfSent(port, ca), halfSent(port, ca), halfSent(port, ca)];
+    await sleep(100);
+    served.child.kill('SIGHUP');
+    await served.waitForLine((line) => typeof line.msg === 'string' && line.msg.startsWith('SIGHUP'), 5_000);
+    for (const reply of await Promise.all(inFlight.map((request) => request.finish()))) {
+      expectAnswered(reply);
+    }
+    expectAnswered(await send({ port, ca, body: good.text }));
+    expect(served.child.exitCode).toBeNull();
+    served.child.kill('SIGTERM');
+    expect(await served.exited).toEqual({ code: 0, signal: null });
+  });
+
+  it('a second SIGTERM ends a long drain at once, and the requests in flight are still answered', async () => {
+    // A drain far longer than the test may take: only the second signal can end it in time.
+    const served = serve(['--host', '127.0.0.1', '--port', '0', '--metrics-port', '0', '--drain-seconds', '600', ...tlsFlags()]);
+    const port = (await served.waitForLine((line) => line.msg === 'listening')).port as number;
+    const ca = testCertificates().ca.cert;
+    const inFlight = [halfSent(port, ca), halfSent(port, ca)];
+    await sleep(100);
+    served.child.kill('SIGTERM');
+    await served.waitForLine((line) => typeof line.msg === 'string' && line.msg.startsWith('shutting down'), 5_000);
+    served.child.kill('SIGTERM');
+    await served.waitForLine((line) => typeof line.msg === 'string' && line.msg.startsWith('second signal'), 5_000);
+    for (const reply of await Promise.all(inFlight.map((request) => request.finish()))) {
+      expectAnswered(reply);
+      expect(reply.headers.connection).toBe('close');
+    }
+    expect(await served.exited).toEqual({ code: 0, signal: null });
+    expect(served.lines.some((line) => line.msg === 'stopped')).toBe(true);
   });
 
   it('SIGINT with no drain exits 0 at once', async () => {

@@ -13,12 +13,11 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { connect, type TLSSocket } from 'node:tls';
 import { afterEach, describe, expect, it } from 'vitest';
-import { defaultConfig } from '../../src/core/defaults.js';
-import { startServer, type RunningServer } from '../../src/server.js';
+import { startWebhook, type Webhook } from '../../src/runtime/webhook.js';
 import { writeCertificateFiles, writeFileAtomic } from '../../src/tls/certificate-files.js';
 import { generateServingCertificate, type KeyPairPem } from '../../src/tls/certificates.js';
-import { registerCertificateMetrics, type CertificateMetrics } from '../../src/tls/metrics.js';
-import { reloadCertificateFiles, type CertificateFileReload } from '../../src/tls/reload.js';
+import type { Counter, Gauge, Registry } from 'prom-client';
+import type { CertificateMetrics } from '../../src/tls/metrics.js';
 import { LogSink, loadFixture, send, testCertificates } from '../http/helpers.js';
 
 const fixture = loadFixture('create-pod.json');
@@ -61,6 +60,14 @@ async function waitFor<T>(what: string, probe: () => Promise<T | undefined> | T 
   }
 }
 
+/** The certificate metrics the running server registered, read back from its registry. */
+function certificateMetricsOf(registry: Registry): CertificateMetrics {
+  const expiry = registry.getSingleMetric('sidecar_injector_certificate_expiry_timestamp_seconds') as Gauge | undefined;
+  const reloads = registry.getSingleMetric('sidecar_injector_certificate_reloads_total') as Counter<'result'> | undefined;
+  if (expiry === undefined || reloads === undefined) throw new Error('certificate metrics not registered');
+  return { expiry, reloads };
+}
+
 async function reloadCount(metrics: CertificateMetrics, result: 'ok' | 'failed'): Promise<number> {
   const { values } = await metrics.reloads.get();
   return values.find((v) => v.labels.result === result)?.value ?? 0;
@@ -71,8 +78,7 @@ async function expirySeconds(metrics: CertificateMetrics): Promise<number | unde
 }
 
 interface Harness {
-  running: RunningServer;
-  reload: CertificateFileReload;
+  running: Webhook;
   metrics: CertificateMetrics;
   logs: LogSink;
 }
@@ -145,10 +151,9 @@ describe('serving certificate rotation on the running server', () => {
 
   afterEach(async () => {
     for (const agent of agents.splice(0)) agent.destroy();
-    harness?.reload.close();
     if (harness !== undefined) {
-      harness.running.app.server.closeAllConnections();
-      await harness.running.shutdown('test over');
+      harness.running.listeners.app.server.closeAllConnections();
+      await harness.running.stop('test over');
     }
     harness = undefined;
     await rm(dir, { recursive: true, force: true });
@@ -156,28 +161,27 @@ describe('serving certificate rotation on the running server', () => {
 
   async function start(initial: KeyPairPem, settleMs = 1_000): Promise<Harness> {
     const logs = new LogSink();
-    const running = await startServer({
+    // The production composition, with the certificate files as the source and quick watcher timings.
+    const running = await startWebhook({
       host: '127.0.0.1',
       port: 0,
       metricsPort: 0,
-      tls: initial,
+      certificates: {
+        kind: 'files',
+        cert: join(dir, 'tls.crt'),
+        key: join(dir, 'tls.key'),
+        watch: { debounceMs: 20, pollMs: 1_000, settleMs, retryMs: 50 },
+      },
+      cluster: { on: false, why: 'test' },
       drainSeconds: 0,
       closeGraceMs: 100,
       logLevel: 'info',
       logStream: logs.stream,
       injectorNamespace: 'sidecar-injector',
-      config: () => defaultConfig(),
+      processMetrics: false,
     });
-    const metrics = registerCertificateMetrics(running.metrics.registry);
-    const reload = reloadCertificateFiles({
-      server: running.app.server,
-      files: { cert: join(dir, 'tls.crt'), key: join(dir, 'tls.key') },
-      initial,
-      log: running.log,
-      metrics,
-      watch: { debounceMs: 20, pollMs: 1_000, settleMs, retryMs: 50 },
-    });
-    harness = { running, reload, metrics, logs };
+    const metrics = certificateMetricsOf(running.listeners.metrics.registry);
+    harness = { running, metrics, logs };
     return harness;
   }
 
@@ -292,9 +296,9 @@ describe('serving certificate rotation on the running server', () => {
     expect((await handshakeFingerprint(h.running.port)).fingerprint).toBe(fingerprint(initial.cert));
 
     // Reported once, not on every poll.
-    await h.reload.watcher.check();
+    await h.running.reload();
     await sleep(400);
-    await h.reload.watcher.check();
+    await h.running.reload();
     expect(notReloaded()).toHaveLength(1);
 
     // A certificate whose key is another one, left that way: refused too.
