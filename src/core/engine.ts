@@ -137,8 +137,10 @@ function planAppMounts(
 }
 
 function addMounts(builder: PatchBuilder, pod: InjectablePod, names: readonly string[], volumeName: string, mountPath: string): void {
+  // A set, not `names.includes`: a pod may carry 100,000 containers, and this runs once per container.
+  const wanted = new Set(names);
   pod.spec.containers.forEach((container, index) => {
-    if (!names.includes(container.name)) return;
+    if (!wanted.has(container.name)) return;
     builder.appendTo(container.volumeMounts, pointer('spec', 'containers', index, 'volumeMounts'), {
       name: volumeName,
       mountPath,
@@ -167,7 +169,8 @@ function driftFromStatus(pod: InjectablePod, status: InjectionStatus): string | 
     return `its volume "${status.volume.name}" is missing`;
   }
   if (!mountsVolume(sidecars[0]!, status.volume.name)) return 'its sidecar no longer mounts the shared volume';
-  const unmounted = pod.spec.containers.find((c) => status.mounted.includes(c.name) && !mountsVolume(c, status.volume.name));
+  const mounted = new Set(status.mounted);
+  const unmounted = pod.spec.containers.find((c) => mounted.has(c.name) && !mountsVolume(c, status.volume.name));
   if (unmounted) return `container ${unmounted.name} no longer mounts the shared volume`;
   return undefined;
 }
@@ -240,7 +243,8 @@ export function computeInjection(pod: unknown, config: InjectorConfig, context: 
   if (existingVolume) warnings.push(`volume ${volumeName} already exists in the pod; reused as it is`);
 
   const plan = planAppMounts(pod.spec.containers, volumeName, appMountPath, new Set());
-  warnings.push(...plan.warnings);
+  // Not `push(...plan.warnings)`: one warning per skipped container can exceed the engine's argument limit.
+  for (const warning of plan.warnings) warnings.push(warning);
 
   const { container: sidecar, reduced } = renderSidecar(
     config,

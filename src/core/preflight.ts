@@ -3,14 +3,10 @@
  * rejects a pod whose patch does not apply even with `failurePolicy: Ignore`, so a patch that fails here is
  * never sent.
  */
-import fastJsonPatch from 'fast-json-patch';
-import type { Operation } from 'fast-json-patch';
 import { STATUS_ANNOTATION } from './labels.js';
 import { mountsVolume } from './pod.js';
 import { serialiseStatus } from './status.js';
 import type { InjectionStatus, PatchOperation, PodObject } from './types.js';
-
-const { applyOperation } = fastJsonPatch;
 
 function unescapeSegment(segment: string): string {
   return segment.indexOf('~') === -1 ? segment : segment.replace(/~1/g, '/').replace(/~0/g, '~');
@@ -22,56 +18,85 @@ function isContainer(value: unknown): value is JsonContainer {
   return value !== null && typeof value === 'object';
 }
 
+const ARRAY_INDEX = /^(0|[1-9]\d*)$/;
+
 /** The index an operation may address in an array of this length (`-` appends), or undefined when out of range. */
 function arrayIndex(segment: string, length: number, appendAllowed: boolean): number | undefined {
   if (segment === '-') return appendAllowed ? length : undefined;
-  if (!/^(0|[1-9]\d*)$/.test(segment)) return undefined;
+  if (!ARRAY_INDEX.test(segment)) return undefined;
   const index = Number(segment);
   return index < length || (appendAllowed && index === length) ? index : undefined;
 }
 
 /**
- * Prepares the pod for the patch the way the API server judges it: every operation's parent path must exist (an
- * array index in range), or the patch "does not apply". Every object or array on those paths is shallow-copied,
- * everything else is shared with the original, so the patch can then be applied in place without touching the
- * original — at a fraction of the cost of a deep copy of a large pod.
+ * A shallow copy that stays fast to extend: V8 gives a spread copy of a parsed object a map outside the transition
+ * tree, so adding `volumeMounts` to 100,000 such copies costs ~6× more than to `Object.assign` copies. Assign would
+ * set the prototype from an own `__proto__` key, though: such (rare) objects are spread.
  */
-function copyAlongPaths(pod: PodObject, patch: readonly PatchOperation[]): { ok: true; copy: PodObject } | { ok: false; reason: string } {
+function copyObject(value: Record<string, unknown>): Record<string, unknown> {
+  return hasOwn(value, '__proto__') ? { ...value } : Object.assign({}, value);
+}
+
+function hasOwn(node: Record<string, unknown>, key: string): boolean {
+  return Object.prototype.hasOwnProperty.call(node, key);
+}
+
+/**
+ * Applies the patch to a copy of the pod, judging it the way the API server does: every operation's parent path
+ * must exist (an array index in range), or the patch "does not apply". Copy-on-write: every object or array on
+ * those paths is shallow-copied once, everything else is shared with the original, which is never touched — a
+ * pod may hold 100,000 containers and the patch one operation for each. Operations apply in order, as RFC 6902
+ * and the API server apply them; values are inserted as they are.
+ */
+function applyToCopy(pod: PodObject, patch: readonly PatchOperation[]): { ok: true; pod: PodObject } | { ok: false; reason: string } {
   const fresh = new Set<unknown>();
-  const shallow = (value: JsonContainer): JsonContainer => {
+  const writable = (value: JsonContainer): JsonContainer => {
     if (fresh.has(value)) return value;
-    const copy = Array.isArray(value) ? [...value] : { ...value };
+    const copy = Array.isArray(value) ? value.slice() : copyObject(value);
     fresh.add(copy);
     return copy;
   };
-  const root = shallow(pod as Record<string, unknown>);
+  const root = writable(pod as Record<string, unknown>);
   for (const operation of patch) {
     const segments = operation.path.split('/');
     if (segments[0] !== '' || segments.length < 2) return { ok: false, reason: `invalid path ${operation.path}` };
     let node: JsonContainer = root;
     for (let i = 1; i < segments.length - 1; i++) {
       const segment = unescapeSegment(segments[i]!);
-      let child: unknown;
       if (Array.isArray(node)) {
         const index = arrayIndex(segment, node.length, false);
-        child = index === undefined ? undefined : node[index];
+        const child = index === undefined ? undefined : node[index];
         if (!isContainer(child)) return { ok: false, reason: `doc is missing path ${operation.path}` };
-        node[index!] = node = shallow(child);
+        node[index!] = node = writable(child);
       } else {
-        child = Object.prototype.hasOwnProperty.call(node, segment) ? node[segment] : undefined;
+        const child = hasOwn(node, segment) ? node[segment] : undefined;
         if (!isContainer(child)) return { ok: false, reason: `doc is missing path ${operation.path}` };
-        node[segment] = node = shallow(child);
+        node[segment] = node = writable(child);
       }
     }
-    const last = unescapeSegment(segments.at(-1)!);
-    if (Array.isArray(node) && arrayIndex(last, node.length, operation.op === 'add') === undefined) {
-      return { ok: false, reason: `index out of range in ${operation.path}` };
-    }
-    if (!Array.isArray(node) && operation.op !== 'add' && !Object.prototype.hasOwnProperty.call(node, last)) {
-      return { ok: false, reason: `doc is missing path ${operation.path}` };
-    }
+    const refused = applyAt(node, unescapeSegment(segments.at(-1)!), operation);
+    if (refused !== undefined) return { ok: false, reason: refused };
   }
-  return { ok: true, copy: root as PodObject };
+  return { ok: true, pod: root as PodObject };
+}
+
+/** One RFC 6902 operation on its (already writable) parent; why it does not apply, if it does not. */
+function applyAt(node: JsonContainer, key: string, operation: PatchOperation): string | undefined {
+  if (Array.isArray(node)) {
+    const index = arrayIndex(key, node.length, operation.op === 'add');
+    if (index === undefined) return `index out of range in ${operation.path}`;
+    if (operation.op === 'add') node.splice(index, 0, operation.value);
+    else if (operation.op === 'replace') node[index] = operation.value;
+    else node.splice(index, 1);
+    return undefined;
+  }
+  if (operation.op !== 'add' && !hasOwn(node, key)) return `doc is missing path ${operation.path}`;
+  if (operation.op === 'remove') delete node[key];
+  // JSON's `__proto__` is a plain member; assigning it would set the prototype instead. (Assignment otherwise:
+  // defining properties one by one would turn 100,000 copied containers into slow dictionary objects.)
+  else if (key === '__proto__') Object.defineProperty(node, key, { value: operation.value, writable: true, enumerable: true, configurable: true });
+  else node[key] = operation.value;
+  return undefined;
 }
 
 /** Returns the patched pod, or the first broken promise. */
@@ -80,17 +105,10 @@ export function preflight(
   patch: readonly PatchOperation[],
   expected: InjectionStatus,
 ): { ok: true; pod: PodObject } | { ok: false; reason: string } {
-  const prepared = copyAlongPaths(pod, patch);
-  if (!prepared.ok) return { ok: false, reason: `patch does not apply: ${prepared.reason}` };
-  const patched = prepared.copy;
-  try {
-    // Paths were checked above, as the API server checks them; fast-json-patch applies each operation in place.
-    for (const operation of patch) applyOperation(patched, operation as Operation, false, true, true);
-  } catch (error) {
-    return { ok: false, reason: `patch does not apply: ${error instanceof Error ? error.message.split('\n')[0] : String(error)}` };
-  }
-  const reason = brokenPromise(patched, expected);
-  return reason === undefined ? { ok: true, pod: patched } : { ok: false, reason };
+  const applied = applyToCopy(pod, patch);
+  if (!applied.ok) return { ok: false, reason: `patch does not apply: ${applied.reason}` };
+  const reason = brokenPromise(applied.pod, expected);
+  return reason === undefined ? { ok: true, pod: applied.pod } : { ok: false, reason };
 }
 
 function brokenPromise(pod: PodObject, expected: InjectionStatus): string | undefined {

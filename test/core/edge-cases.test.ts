@@ -108,3 +108,18 @@ describe('duplicate container or volume names (invalid, but seen before validati
     expect(computeInjection({ spec }, defaultConfig(), context).decision).toEqual({ action: 'skip', reason: 'not-a-pod' });
   });
 });
+
+describe('a pod at the size limit', () => {
+  it('150,000 containers that all use the mount path: one skip each, recorded, and no fault', () => {
+    // 150,000 warnings once overflowed `push(...warnings)`, which turned a legal pod into an engine exception.
+    const containers = Array.from({ length: 150_000 }, (_, i) => ({
+      name: `c${i}`,
+      volumeMounts: [{ name: 'data', mountPath: '/pod-data' }],
+    }));
+    const original = pod({ containers, volumes: [{ name: 'data', emptyDir: {} }] });
+    const result = computeInjection(original, defaultConfig(), context);
+    expect(result.decision).toEqual({ action: 'inject' });
+    expect(result.status?.skipped).toHaveLength(150_000);
+    expect(result.warnings.filter((w) => w.startsWith('container c'))).toHaveLength(150_000);
+  });
+});

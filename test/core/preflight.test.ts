@@ -35,8 +35,31 @@ describe('preflight', () => {
   ] as const)('refuses %s, as the API server would', (_what, bad, reason) => {
     const pod = podWithoutVolumes();
     const { patch, status } = injected(pod);
-    const verdict = preflight(pod, [...patch, bad as PatchOperation], status);
+    // First: operations apply in order, and the engine's own patch creates spec.volumes.
+    const verdict = preflight(pod, [bad as PatchOperation, ...patch], status);
     expect(verdict).toEqual({ ok: false, reason: expect.stringMatching(reason) });
+  });
+
+  it('applies operations in order: an append to an array an earlier operation created applies', () => {
+    const pod = podWithoutVolumes();
+    const { patch, status } = injected(pod);
+    const extra = { op: 'add', path: '/spec/volumes/-', value: { name: 'extra', emptyDir: {} } } as const;
+    const verdict = preflight(pod, [...patch, extra], status);
+    expect(verdict.ok).toBe(true);
+    expect(verdict.ok && verdict.pod.spec?.volumes?.map((v) => v.name)).toEqual(['shared-data', 'extra']);
+  });
+
+  it('leaves every object of the original untouched, maps with a __proto__ key included', () => {
+    const pod = podWithoutVolumes();
+    pod.metadata = JSON.parse('{"name":"p","annotations":{"__proto__":"x","a":"b"}}') as PodObject['metadata'];
+    const before = JSON.stringify(pod);
+    const { patch, status } = injected(pod);
+    const verdict = preflight(pod, patch, status);
+    expect(verdict.ok).toBe(true);
+    expect(JSON.stringify(pod)).toBe(before);
+    const annotations = verdict.ok ? verdict.pod.metadata?.annotations : undefined;
+    expect(Object.getPrototypeOf(annotations)).toBe(Object.prototype);
+    expect(Object.keys(annotations ?? {})).toEqual(['__proto__', 'a', 'kubectl.kubernetes.io/default-container', 'sidecar-injector.io/status']);
   });
 
   it('refuses a patch that would leave two sidecars', () => {
