@@ -110,6 +110,8 @@ class PatchBuilder {
 
 interface MountPlan {
   mounted: string[];
+  /** Indexes in `spec.containers` of the containers in `mounted`, in the same order. */
+  indexes: number[];
   skipped: { container: string; reason: string }[];
   warnings: string[];
 }
@@ -121,9 +123,9 @@ function planAppMounts(
   mountPath: string,
   alreadyDecided: ReadonlySet<string>,
 ): MountPlan {
-  const plan: MountPlan = { mounted: [], skipped: [], warnings: [] };
-  for (const container of containers) {
-    if (alreadyDecided.has(container.name) || mountsVolume(container, volumeName)) continue;
+  const plan: MountPlan = { mounted: [], indexes: [], skipped: [], warnings: [] };
+  containers.forEach((container, index) => {
+    if (alreadyDecided.has(container.name) || mountsVolume(container, volumeName)) return;
     const occupying = mountAtPath(container, mountPath);
     if (occupying) {
       const reason = `${mountPath} is already used by volume ${occupying.name}`;
@@ -131,21 +133,20 @@ function planAppMounts(
       plan.warnings.push(`container ${container.name} not given the shared volume: ${reason}`);
     } else {
       plan.mounted.push(container.name);
+      plan.indexes.push(index);
     }
-  }
+  });
   return plan;
 }
 
-function addMounts(builder: PatchBuilder, pod: InjectablePod, names: readonly string[], volumeName: string, mountPath: string): void {
-  // A set, not `names.includes`: a pod may carry 100,000 containers, and this runs once per container.
-  const wanted = new Set(names);
-  pod.spec.containers.forEach((container, index) => {
-    if (!wanted.has(container.name)) return;
-    builder.appendTo(container.volumeMounts, pointer('spec', 'containers', index, 'volumeMounts'), {
+/** One operation per planned container (a pod may carry 100,000): its index is all the path needs. */
+function addMounts(builder: PatchBuilder, pod: InjectablePod, plan: MountPlan, volumeName: string, mountPath: string): void {
+  for (const index of plan.indexes) {
+    builder.appendTo(pod.spec.containers[index]!.volumeMounts, `/spec/containers/${index}/volumeMounts`, {
       name: volumeName,
       mountPath,
     });
-  });
+  }
 }
 
 function checked(pod: InjectablePod, builder: PatchBuilder, status: InjectionStatus, result: InjectionResult): InjectionResult {
@@ -181,9 +182,9 @@ function reinvoke(pod: InjectablePod, statusText: string): InjectionResult {
   if (isStatusError(status)) {
     return skip('already-injected', [`pod carries ${STATUS_ANNOTATION} but it is unreadable (${status.error}); left unchanged`]);
   }
-  const appContainers = pod.spec.containers.filter((c) => c.name !== status.sidecar);
-  const decided = new Set([...status.mounted, ...status.skipped.map((s) => s.container)]);
-  const plan = planAppMounts(appContainers, status.volume.name, status.mountPath, decided);
+  // The sidecar is no app container; the drift check below looks at it.
+  const decided = new Set([status.sidecar, ...status.mounted, ...status.skipped.map((s) => s.container)]);
+  const plan = planAppMounts(pod.spec.containers, status.volume.name, status.mountPath, decided);
   if (plan.mounted.length === 0 && plan.skipped.length === 0) return skip('already-injected');
   const drift = driftFromStatus(pod, status);
   if (drift !== undefined) {
@@ -197,7 +198,7 @@ function reinvoke(pod: InjectablePod, statusText: string): InjectionResult {
     skipped: [...status.skipped, ...plan.skipped],
   };
   const builder = new PatchBuilder();
-  addMounts(builder, pod, plan.mounted, status.volume.name, status.mountPath);
+  addMounts(builder, pod, plan, status.volume.name, status.mountPath);
   builder.set(pointer('metadata', 'annotations', STATUS_ANNOTATION), serialiseStatus(updated));
   return checked(pod, builder, updated, {
     decision: { action: 'update' },
@@ -289,7 +290,7 @@ export function computeInjection(pod: unknown, config: InjectorConfig, context: 
   newAnnotations[STATUS_ANNOTATION] = serialiseStatus(status);
   builder.setAnnotations(pod, newAnnotations);
   if (!existingVolume) builder.appendTo(pod.spec.volumes, '/spec/volumes', { name: volumeName, ...structuredClone(config.volume.source) });
-  addMounts(builder, pod, plan.mounted, volumeName, appMountPath);
+  addMounts(builder, pod, plan, volumeName, appMountPath);
   if (mode === 'native') builder.prependTo(pod.spec.initContainers, '/spec/initContainers', sidecar);
   else builder.appendTo(pod.spec.containers, '/spec/containers', sidecar);
   if (setsSharing) builder.set('/spec/shareProcessNamespace', true);
