@@ -122,17 +122,32 @@ export function labelsOf(pod: PodObject): Record<string, string> {
   return pod.metadata?.labels ?? {};
 }
 
-/** `/pod-data/` and `/pod-data` are the same mount point. */
-export function normaliseMountPath(path: string): string {
-  return path.length > 1 ? path.replace(/\/+$/, '') : path;
+/**
+ * The path as the kubelet resolves it (Go's `path.Clean`): repeated slashes collapsed, `.` dropped, `..` resolved
+ * (never above the root), no trailing slash. `/pod-data/`, `//pod-data` and `/x/../pod-data/.` are one mount point.
+ */
+export function cleanPath(path: string): string {
+  // Most paths are clean already: skip the split for them (this runs for every mount of every container).
+  if (path.startsWith('/') && path.length > 1 && !path.endsWith('/') && !path.includes('//') && !path.includes('/.')) return path;
+  const rooted = path.startsWith('/');
+  const parts: string[] = [];
+  for (const part of path.split('/')) {
+    if (part === '' || part === '.') continue;
+    if (part !== '..') parts.push(part);
+    else if (parts.length > 0 && parts.at(-1) !== '..') parts.pop();
+    else if (!rooted) parts.push('..');
+  }
+  const joined = parts.join('/');
+  if (rooted) return `/${joined}`;
+  return joined === '' ? '.' : joined;
 }
 
 /** The volume (or raw block device) a container already has at that path: a second mount there is invalid. */
 export function mountAtPath(container: Container, mountPath: string): { name: string } | undefined {
-  const wanted = normaliseMountPath(mountPath);
+  const wanted = cleanPath(mountPath);
   return (
-    container.volumeMounts?.find((m) => normaliseMountPath(m.mountPath) === wanted) ??
-    container.volumeDevices?.find((d) => normaliseMountPath(d.devicePath) === wanted)
+    container.volumeMounts?.find((m) => cleanPath(m.mountPath) === wanted) ??
+    container.volumeDevices?.find((d) => cleanPath(d.devicePath) === wanted)
   );
 }
 

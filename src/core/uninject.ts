@@ -3,7 +3,7 @@
  * was there before injection stays. Arrays and maps the injection created and left empty are removed again.
  */
 import { DEFAULT_CONTAINER_ANNOTATION, STATUS_ANNOTATION } from './labels.js';
-import { isInjectablePod, normaliseMountPath } from './pod.js';
+import { cleanPath, isInjectablePod } from './pod.js';
 import { isStatusError, parseStatus } from './status.js';
 import type { Container, PodObject } from './types.js';
 
@@ -14,7 +14,7 @@ export type UninjectResult =
 
 function withoutOurMount(container: Container, volumeName: string, mountPath: string): Container {
   const mounts = (container.volumeMounts ?? []).filter(
-    (m) => !(m.name === volumeName && normaliseMountPath(m.mountPath) === normaliseMountPath(mountPath)),
+    (m) => !(m.name === volumeName && cleanPath(m.mountPath) === cleanPath(mountPath)),
   );
   const { volumeMounts: _dropped, ...rest } = container;
   return mounts.length > 0 ? { ...rest, volumeMounts: mounts } : rest;
