@@ -10,7 +10,7 @@ import {
 } from './labels.js';
 import { pointer } from './json-pointer.js';
 import { readOverrides, type PodOverrides } from './overrides.js';
-import { annotationsOf, isInjectablePod, isWindowsPod, labelsOf, mountAtPath, mountsVolume, type InjectablePod } from './pod.js';
+import { annotationsOf, isWindowsPod, readPod, labelsOf, mountAtPath, mountsVolume, type InjectablePod } from './pod.js';
 import { preflight } from './preflight.js';
 import { renderSidecar } from './sidecar.js';
 import { isStatusError, parseStatus, serialiseStatus } from './status.js';
@@ -82,9 +82,10 @@ class PatchBuilder {
   readonly operations: PatchOperation[] = [];
 
   setAnnotations(pod: InjectablePod, entries: Record<string, string>): void {
-    if (pod.metadata === undefined) {
+    // `null` is absent (see podProblem): `add` replaces it with the whole map.
+    if (pod.metadata === undefined || pod.metadata === null) {
       this.operations.push({ op: 'add', path: '/metadata', value: { annotations: entries } });
-    } else if (pod.metadata.annotations === undefined) {
+    } else if (pod.metadata.annotations === undefined || pod.metadata.annotations === null) {
       this.operations.push({ op: 'add', path: '/metadata/annotations', value: entries });
     } else {
       for (const [key, value] of Object.entries(entries)) {
@@ -93,13 +94,13 @@ class PatchBuilder {
     }
   }
 
-  appendTo(existing: readonly unknown[] | undefined, arrayPath: string, value: unknown): void {
-    if (existing === undefined) this.operations.push({ op: 'add', path: arrayPath, value: [value] });
+  appendTo(existing: readonly unknown[] | undefined | null, arrayPath: string, value: unknown): void {
+    if (existing === undefined || existing === null) this.operations.push({ op: 'add', path: arrayPath, value: [value] });
     else this.operations.push({ op: 'add', path: `${arrayPath}/-`, value });
   }
 
-  prependTo(existing: readonly unknown[] | undefined, arrayPath: string, value: unknown): void {
-    if (existing === undefined) this.operations.push({ op: 'add', path: arrayPath, value: [value] });
+  prependTo(existing: readonly unknown[] | undefined | null, arrayPath: string, value: unknown): void {
+    if (existing === undefined || existing === null) this.operations.push({ op: 'add', path: arrayPath, value: [value] });
     else this.operations.push({ op: 'add', path: `${arrayPath}/0`, value });
   }
 
@@ -208,9 +209,11 @@ function reinvoke(pod: InjectablePod, statusText: string): InjectionResult {
   });
 }
 
-export function computeInjection(pod: unknown, config: InjectorConfig, context: InjectionContext): InjectionResult {
+export function computeInjection(object: unknown, config: InjectorConfig, context: InjectionContext): InjectionResult {
   if (context.operation !== 'CREATE') return skip('operation-not-create');
-  if (!isInjectablePod(pod)) return skip('not-a-pod', ['object is not a pod with named containers; not injected']);
+  const read = readPod(object);
+  if (!read.ok) return skip('not-a-pod', [`not a pod the injector can read: ${read.problem}; not injected`]);
+  const { pod } = read;
   const selection = selectionSkip(pod, config, context);
   if (selection) return skip(selection);
   if (isWindowsPod(pod)) return skip('windows-pod', ['Windows pod: the sidecar is not injected']);

@@ -10,16 +10,21 @@ function isRecord(value: unknown): value is Record<string, unknown> {
 }
 
 /**
- * A pod the engine can work on: an object with `spec.containers` (named), and well-typed optional arrays and maps
- * where the patch will touch them. Anything else is not a pod the API server would send, and gets no patch.
+ * The pod, narrowed, or what makes it no pod the engine can work on. A pod the engine can work on: an object with
+ * `spec.containers` (named), and well-typed optional arrays and maps where the patch will touch them. Anything
+ * else is not a pod the API server would send, and gets no patch.
  */
-export function isInjectablePod(value: unknown): value is InjectablePod {
-  return podProblem(value) === undefined;
+export function readPod(value: unknown): { ok: true; pod: InjectablePod } | { ok: false; problem: string } {
+  const problem = podProblem(value);
+  return problem === undefined ? { ok: true, pod: value as InjectablePod } : { ok: false, problem };
 }
 
-/** An optional field left out. */
-function absent(value: unknown): value is undefined {
-  return value === undefined;
+/**
+ * An optional field left out. JSON `null` is absent too: the API server decodes it so (`annotations: null` becomes
+ * no annotations), and manifests say it (`annotations:` with nothing under it, in YAML).
+ */
+function absent(value: unknown): value is undefined | null {
+  return value === undefined || value === null;
 }
 
 function what(value: unknown): string {
@@ -42,7 +47,7 @@ export function podProblem(value: unknown): string | undefined {
   if (!isRecord(value)) return `the object is ${what(value)}, not a pod`;
   const spec = value.spec;
   if (!isRecord(spec)) return absent(spec) ? 'spec is missing' : `spec is ${what(spec)}, not an object`;
-  if (absent(spec.containers)) return 'spec.containers is missing';
+  if (spec.containers === undefined) return 'spec.containers is missing';
   if (!Array.isArray(spec.containers)) return `spec.containers is ${what(spec.containers)}, not a list`;
   if (spec.containers.length === 0) return 'spec.containers is empty';
   // Names identify containers and volumes in everything we add and record; the API server rejects duplicates.
@@ -161,7 +166,7 @@ export function isWindowsPod(pod: InjectablePod): boolean {
 
 export function mountsVolume(container: Container, volumeName: string): boolean {
   const mounts = container.volumeMounts;
-  if (mounts === undefined) return false;
+  if (mounts === undefined || mounts === null) return false;
   for (const mount of mounts) if (mount.name === volumeName) return true;
   return false;
 }

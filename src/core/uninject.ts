@@ -3,7 +3,7 @@
  * was there before injection stays. Arrays and maps the injection created and left empty are removed again.
  */
 import { DEFAULT_CONTAINER_ANNOTATION, STATUS_ANNOTATION } from './labels.js';
-import { cleanPath, isInjectablePod } from './pod.js';
+import { cleanPath, readPod } from './pod.js';
 import { isStatusError, parseStatus } from './status.js';
 import type { Container, PodObject } from './types.js';
 
@@ -24,8 +24,10 @@ function withoutOurMount(container: Container, volumeName: string, mountPath: st
  * The pod without what its status records. The input is never changed; the result shares with it every part it
  * does not change (no deep copy: a pod can hold 3 MiB of containers).
  */
-export function uninjectPod(input: unknown): UninjectResult {
-  if (!isInjectablePod(input)) return { outcome: 'error', reason: 'object is not a pod with named containers' };
+export function uninjectPod(object: unknown): UninjectResult {
+  const read = readPod(object);
+  if (!read.ok) return { outcome: 'error', reason: `not a pod the injector can read: ${read.problem}` };
+  const input = read.pod;
   const statusText = input.metadata?.annotations?.[STATUS_ANNOTATION];
   if (statusText === undefined) return { outcome: 'not-injected', pod: input };
   const status = parseStatus(statusText);
