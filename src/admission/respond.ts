@@ -34,7 +34,10 @@ export interface AdmissionOutcome {
   /** The thrown value, when the engine or the cluster facts threw. */
   error?: unknown;
   patchOperations: number;
-  /** Every warning the engine gave, uncut (the response carries the trimmed ones). */
+  /**
+   * The engine's warnings for the log line, uncut but at most LOG_WARNINGS (the response carries the trimmed ones):
+   * a pod of 100,000 containers that all use the mount path has a warning each.
+   */
   warnings: string[];
   /** True when `failure: closed` turned our fault into a denial. */
   denied: boolean;
@@ -51,6 +54,13 @@ export interface Admission {
 export const FAULT_ENGINE_ERROR = 'engine-error';
 export const FAULT_ENGINE_EXCEPTION = 'engine-exception';
 export const FAULT_CLUSTER_FACTS = 'cluster-facts-unavailable';
+
+export const LOG_WARNINGS = 20;
+
+function forLog(warnings: readonly string[]): string[] {
+  if (warnings.length <= LOG_WARNINGS) return [...warnings];
+  return [...warnings.slice(0, LOG_WARNINGS - 1), `${warnings.length - (LOG_WARNINGS - 1)} more warnings`];
+}
 
 const FAULT_WARNING = 'sidecar-injector: internal error, the pod was admitted without the sidecar';
 
@@ -110,7 +120,7 @@ function ourFault(
     : { uid, allowed: true, warnings: admissionWarnings([FAULT_WARNING]) };
   return {
     review: envelope(review, response),
-    outcome: { decision: 'error', reason, detail, error, patchOperations: 0, warnings: engineWarnings, denied },
+    outcome: { decision: 'error', reason, detail, error, patchOperations: 0, warnings: forLog(engineWarnings), denied },
   };
 }
 
@@ -162,12 +172,12 @@ export async function admit(review: AdmissionReviewRequest, deps: AdmissionDeps)
 
   const outcome: AdmissionOutcome =
     decision.action === 'skip'
-      ? { decision: 'skipped', reason: decision.reason, patchOperations, warnings: result.warnings, denied: false }
+      ? { decision: 'skipped', reason: decision.reason, patchOperations, warnings: forLog(result.warnings), denied: false }
       : {
           decision: decision.action === 'inject' ? 'injected' : 'updated',
           reason: 'none',
           patchOperations,
-          warnings: result.warnings,
+          warnings: forLog(result.warnings),
           denied: false,
           ...(decision.action === 'inject' && result.status && result.status.reduced.length > 0
             ? { reducedBy: result.status.podSecurityLevel }

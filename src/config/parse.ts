@@ -5,7 +5,9 @@
 import { Ajv, type ErrorObject } from 'ajv';
 import { parse as parseYaml, YAMLParseError } from 'yaml';
 import { defaultConfig } from '../core/defaults.js';
+import { isPinnedImage, PINNED_IMAGE_RULE } from '../core/image.js';
 import { isValidMountPath } from '../core/overrides.js';
+import { isPositiveQuantity } from '../core/quantity.js';
 import { sidecarScript } from '../core/sidecar-command.js';
 import type { InjectorConfig } from '../core/types.js';
 import { configFileSchema, type ConfigFile } from './schema.js';
@@ -61,16 +63,12 @@ function describeSchemaErrors(errors: readonly ErrorObject[]): string {
 /** Checks the schema cannot express. */
 function semanticErrors(config: InjectorConfig): string[] {
   const errors: string[] = [];
-  const image = config.sidecar.image;
-  const tagged = /@sha256:[a-f0-9]{64}$/.test(image) || /:[\w][\w.-]{0,127}$/.test(image.split('/').at(-1) ?? '');
-  if (!tagged || /:latest$/.test(image)) errors.push('sidecar.image: must be pinned to a tag or digest other than latest');
+  if (!isPinnedImage(config.sidecar.image)) errors.push(`sidecar.image: ${PINNED_IMAGE_RULE}`);
   for (const [key, path] of [['sidecar.mountPath', config.sidecar.mountPath], ['appMountPath', config.appMountPath]] as const) {
     if (!isValidMountPath(path)) errors.push(`${key}: must be an absolute path without ".." or ":"`);
   }
-  if (!/^(?:\d+(?:\.\d+)?|\.\d+)m?$/.test(config.sidecar.resources.cpu)) errors.push('sidecar.resources.cpu: not a CPU quantity such as 25m');
-  if (!/^(?:\d+(?:\.\d+)?|\.\d+)(?:k|M|G|T|P|E|Ki|Mi|Gi|Ti|Pi|Ei)?$/.test(config.sidecar.resources.memory)) {
-    errors.push('sidecar.resources.memory: not a memory quantity such as 32Mi');
-  }
+  if (!isPositiveQuantity(config.sidecar.resources.cpu)) errors.push('sidecar.resources.cpu: not a positive CPU quantity such as 25m');
+  if (!isPositiveQuantity(config.sidecar.resources.memory)) errors.push('sidecar.resources.memory: not a positive memory quantity such as 32Mi');
   config.allowedImages.forEach((pattern, index) => {
     try {
       new RegExp(pattern);

@@ -5,7 +5,7 @@
 import { DEFAULT_CONTAINER_ANNOTATION, STATUS_ANNOTATION } from './labels.js';
 import { pointer } from './json-pointer.js';
 import { readOverrides, type PodOverrides } from './overrides.js';
-import { annotationsOf, isInjectablePod, isWindowsPod, labelsOf, mountAtPath, mountsVolume, type InjectablePod } from './pod.js';
+import { annotationsOf, isWindowsPod, readPod, labelsOf, mountAtPath, mountsVolume, type InjectablePod } from './pod.js';
 import { preflight } from './preflight.js';
 import { selectionSkip as selectPod } from './selection.js';
 import { renderSidecar } from './sidecar.js';
@@ -74,9 +74,10 @@ class PatchBuilder {
   readonly operations: PatchOperation[] = [];
 
   setAnnotations(pod: InjectablePod, entries: Record<string, string>): void {
-    if (pod.metadata === undefined) {
+    // `null` is absent (see podProblem): `add` replaces it with the whole map.
+    if (pod.metadata === undefined || pod.metadata === null) {
       this.operations.push({ op: 'add', path: '/metadata', value: { annotations: entries } });
-    } else if (pod.metadata.annotations === undefined) {
+    } else if (pod.metadata.annotations === undefined || pod.metadata.annotations === null) {
       this.operations.push({ op: 'add', path: '/metadata/annotations', value: entries });
     } else {
       for (const [key, value] of Object.entries(entries)) {
@@ -85,13 +86,13 @@ class PatchBuilder {
     }
   }
 
-  appendTo(existing: readonly unknown[] | undefined, arrayPath: string, value: unknown): void {
-    if (existing === undefined) this.operations.push({ op: 'add', path: arrayPath, value: [value] });
+  appendTo(existing: readonly unknown[] | undefined | null, arrayPath: string, value: unknown): void {
+    if (existing === undefined || existing === null) this.operations.push({ op: 'add', path: arrayPath, value: [value] });
     else this.operations.push({ op: 'add', path: `${arrayPath}/-`, value });
   }
 
-  prependTo(existing: readonly unknown[] | undefined, arrayPath: string, value: unknown): void {
-    if (existing === undefined) this.operations.push({ op: 'add', path: arrayPath, value: [value] });
+  prependTo(existing: readonly unknown[] | undefined | null, arrayPath: string, value: unknown): void {
+    if (existing === undefined || existing === null) this.operations.push({ op: 'add', path: arrayPath, value: [value] });
     else this.operations.push({ op: 'add', path: `${arrayPath}/0`, value });
   }
 
@@ -102,6 +103,8 @@ class PatchBuilder {
 
 interface MountPlan {
   mounted: string[];
+  /** Indexes in `spec.containers` of the containers in `mounted`, in the same order. */
+  indexes: number[];
   skipped: { container: string; reason: string }[];
   warnings: string[];
 }
@@ -113,9 +116,9 @@ function planAppMounts(
   mountPath: string,
   alreadyDecided: ReadonlySet<string>,
 ): MountPlan {
-  const plan: MountPlan = { mounted: [], skipped: [], warnings: [] };
-  for (const container of containers) {
-    if (alreadyDecided.has(container.name) || mountsVolume(container, volumeName)) continue;
+  const plan: MountPlan = { mounted: [], indexes: [], skipped: [], warnings: [] };
+  containers.forEach((container, index) => {
+    if (alreadyDecided.has(container.name) || mountsVolume(container, volumeName)) return;
     const occupying = mountAtPath(container, mountPath);
     if (occupying) {
       const reason = `${mountPath} is already used by volume ${occupying.name}`;
@@ -123,19 +126,20 @@ function planAppMounts(
       plan.warnings.push(`container ${container.name} not given the shared volume: ${reason}`);
     } else {
       plan.mounted.push(container.name);
+      plan.indexes.push(index);
     }
-  }
+  });
   return plan;
 }
 
-function addMounts(builder: PatchBuilder, pod: InjectablePod, names: readonly string[], volumeName: string, mountPath: string): void {
-  pod.spec.containers.forEach((container, index) => {
-    if (!names.includes(container.name)) return;
-    builder.appendTo(container.volumeMounts, pointer('spec', 'containers', index, 'volumeMounts'), {
+/** One operation per planned container (a pod may carry 100,000): its index is all the path needs. */
+function addMounts(builder: PatchBuilder, pod: InjectablePod, plan: MountPlan, volumeName: string, mountPath: string): void {
+  for (const index of plan.indexes) {
+    builder.appendTo(pod.spec.containers[index]!.volumeMounts, `/spec/containers/${index}/volumeMounts`, {
       name: volumeName,
       mountPath,
     });
-  });
+  }
 }
 
 function checked(pod: InjectablePod, builder: PatchBuilder, status: InjectionStatus, result: InjectionResult): InjectionResult {
@@ -159,7 +163,8 @@ function driftFromStatus(pod: InjectablePod, status: InjectionStatus): string | 
     return `its volume "${status.volume.name}" is missing`;
   }
   if (!mountsVolume(sidecars[0]!, status.volume.name)) return 'its sidecar no longer mounts the shared volume';
-  const unmounted = pod.spec.containers.find((c) => status.mounted.includes(c.name) && !mountsVolume(c, status.volume.name));
+  const mounted = new Set(status.mounted);
+  const unmounted = pod.spec.containers.find((c) => mounted.has(c.name) && !mountsVolume(c, status.volume.name));
   if (unmounted) return `container ${unmounted.name} no longer mounts the shared volume`;
   return undefined;
 }
@@ -170,9 +175,9 @@ function reinvoke(pod: InjectablePod, statusText: string): InjectionResult {
   if (isStatusError(status)) {
     return skip('already-injected', [`pod carries ${STATUS_ANNOTATION} but it is unreadable (${status.error}); left unchanged`]);
   }
-  const appContainers = pod.spec.containers.filter((c) => c.name !== status.sidecar);
-  const decided = new Set([...status.mounted, ...status.skipped.map((s) => s.container)]);
-  const plan = planAppMounts(appContainers, status.volume.name, status.mountPath, decided);
+  // The sidecar is no app container; the drift check below looks at it.
+  const decided = new Set([status.sidecar, ...status.mounted, ...status.skipped.map((s) => s.container)]);
+  const plan = planAppMounts(pod.spec.containers, status.volume.name, status.mountPath, decided);
   if (plan.mounted.length === 0 && plan.skipped.length === 0) return skip('already-injected');
   const drift = driftFromStatus(pod, status);
   if (drift !== undefined) {
@@ -186,7 +191,7 @@ function reinvoke(pod: InjectablePod, statusText: string): InjectionResult {
     skipped: [...status.skipped, ...plan.skipped],
   };
   const builder = new PatchBuilder();
-  addMounts(builder, pod, plan.mounted, status.volume.name, status.mountPath);
+  addMounts(builder, pod, plan, status.volume.name, status.mountPath);
   builder.set(pointer('metadata', 'annotations', STATUS_ANNOTATION), serialiseStatus(updated));
   return checked(pod, builder, updated, {
     decision: { action: 'update' },
@@ -196,9 +201,11 @@ function reinvoke(pod: InjectablePod, statusText: string): InjectionResult {
   });
 }
 
-export function computeInjection(pod: unknown, config: InjectorConfig, context: InjectionContext): InjectionResult {
+export function computeInjection(object: unknown, config: InjectorConfig, context: InjectionContext): InjectionResult {
   if (context.operation !== 'CREATE') return skip('operation-not-create');
-  if (!isInjectablePod(pod)) return skip('not-a-pod', ['object is not a pod with named containers; not injected']);
+  const read = readPod(object);
+  if (!read.ok) return skip('not-a-pod', [`not a pod the injector can read: ${read.problem}; not injected`]);
+  const { pod } = read;
   const selection = selectionSkip(pod, config, context);
   if (selection) return skip(selection);
   if (isWindowsPod(pod)) return skip('windows-pod', ['Windows pod: the sidecar is not injected']);
@@ -232,7 +239,8 @@ export function computeInjection(pod: unknown, config: InjectorConfig, context: 
   if (existingVolume) warnings.push(`volume ${volumeName} already exists in the pod; reused as it is`);
 
   const plan = planAppMounts(pod.spec.containers, volumeName, appMountPath, new Set());
-  warnings.push(...plan.warnings);
+  // Not `push(...plan.warnings)`: one warning per skipped container can exceed the engine's argument limit.
+  for (const warning of plan.warnings) warnings.push(warning);
 
   const { container: sidecar, reduced } = renderSidecar(
     config,
@@ -277,7 +285,7 @@ export function computeInjection(pod: unknown, config: InjectorConfig, context: 
   newAnnotations[STATUS_ANNOTATION] = serialiseStatus(status);
   builder.setAnnotations(pod, newAnnotations);
   if (!existingVolume) builder.appendTo(pod.spec.volumes, '/spec/volumes', { name: volumeName, ...structuredClone(config.volume.source) });
-  addMounts(builder, pod, plan.mounted, volumeName, appMountPath);
+  addMounts(builder, pod, plan, volumeName, appMountPath);
   if (mode === 'native') builder.prependTo(pod.spec.initContainers, '/spec/initContainers', sidecar);
   else builder.appendTo(pod.spec.containers, '/spec/containers', sidecar);
   if (setsSharing) builder.set('/spec/shareProcessNamespace', true);

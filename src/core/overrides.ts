@@ -2,7 +2,9 @@
  * Per-pod overrides, read from `sidecar-injector.io/*` annotations. Each is validated on its own; a bad value is
  * ignored with a warning and the rest still apply — a typo must never cost a pod its sidecar or its admission.
  */
+import { isPinnedImage, PINNED_IMAGE_RULE } from './image.js';
 import { ANNOTATION_PREFIX } from './labels.js';
+import { isPositiveQuantity } from './quantity.js';
 
 export const OVERRIDE_ANNOTATIONS = {
   image: `${ANNOTATION_PREFIX}image`,
@@ -22,10 +24,6 @@ export interface PodOverrides {
   memory?: string;
 }
 
-/** Kubernetes resource quantity: a positive decimal with an optional SI / binary suffix. */
-const QUANTITY = /^(?:\d+(?:\.\d+)?|\.\d+)(?:m|k|M|G|T|P|E|Ki|Mi|Gi|Ti|Pi|Ei)?$/;
-const CPU_QUANTITY = /^(?:\d+(?:\.\d+)?|\.\d+)m?$/;
-
 const compiledPatterns = new Map<string, RegExp | null>();
 
 /** Patterns come from the admin's config; an invalid one matches nothing rather than throwing mid-admission. */
@@ -44,10 +42,6 @@ function compiledPattern(pattern: string): RegExp | null {
 
 export function imageAllowed(image: string, allowedImages: readonly string[]): boolean {
   return allowedImages.some((pattern) => compiledPattern(pattern)?.test(image) ?? false);
-}
-
-function isPositiveQuantity(value: string, grammar: RegExp): boolean {
-  return grammar.test(value) && /[1-9]/.test(value);
 }
 
 /** An absolute, clean path: no `..`, no `:` (the kubelet rejects it), not the root itself. */
@@ -80,8 +74,10 @@ export function readOverrides(
 
   const image = annotations[OVERRIDE_ANNOTATIONS.image];
   if (image !== undefined) {
-    if (imageAllowed(image, allowedImages)) overrides.image = image;
-    else ignored(OVERRIDE_ANNOTATIONS.image, `image "${truncate(image)}" is not in allowedImages`);
+    // The configured image must be pinned; an override is held to the same rule.
+    if (!imageAllowed(image, allowedImages)) ignored(OVERRIDE_ANNOTATIONS.image, `image "${truncate(image)}" is not in allowedImages`);
+    else if (!isPinnedImage(image)) ignored(OVERRIDE_ANNOTATIONS.image, `image "${truncate(image)}" ${PINNED_IMAGE_RULE}`);
+    else overrides.image = image;
   }
   const mountPath = annotations[OVERRIDE_ANNOTATIONS.appMountPath];
   if (mountPath !== undefined) {
@@ -102,13 +98,13 @@ export function readOverrides(
   }
   const cpu = annotations[OVERRIDE_ANNOTATIONS.cpu];
   if (cpu !== undefined) {
-    if (isPositiveQuantity(cpu, CPU_QUANTITY)) overrides.cpu = cpu;
-    else ignored(OVERRIDE_ANNOTATIONS.cpu, `"${truncate(cpu)}" is not a CPU quantity such as 50m`);
+    if (isPositiveQuantity(cpu)) overrides.cpu = cpu;
+    else ignored(OVERRIDE_ANNOTATIONS.cpu, `"${truncate(cpu)}" is not a positive CPU quantity such as 50m`);
   }
   const memory = annotations[OVERRIDE_ANNOTATIONS.memory];
   if (memory !== undefined) {
-    if (isPositiveQuantity(memory, QUANTITY)) overrides.memory = memory;
-    else ignored(OVERRIDE_ANNOTATIONS.memory, `"${truncate(memory)}" is not a memory quantity such as 64Mi`);
+    if (isPositiveQuantity(memory)) overrides.memory = memory;
+    else ignored(OVERRIDE_ANNOTATIONS.memory, `"${truncate(memory)}" is not a positive memory quantity such as 64Mi`);
   }
   return { overrides, warnings };
 }

@@ -103,8 +103,7 @@ export type SkipReason =
   | 'windows-pod'
   | 'already-injected'
   | 'name-clash'
-  | 'run-to-completion'
-  | 'no-app-containers';
+  | 'run-to-completion';
 
 export type Decision =
   /** A fresh injection: sidecar, volume, mounts, annotations. */

@@ -3,7 +3,7 @@
  * was there before injection stays. Arrays and maps the injection created and left empty are removed again.
  */
 import { DEFAULT_CONTAINER_ANNOTATION, STATUS_ANNOTATION } from './labels.js';
-import { isInjectablePod, normaliseMountPath } from './pod.js';
+import { cleanPath, readPod } from './pod.js';
 import { isStatusError, parseStatus } from './status.js';
 import type { Container, PodObject } from './types.js';
 
@@ -14,21 +14,26 @@ export type UninjectResult =
 
 function withoutOurMount(container: Container, volumeName: string, mountPath: string): Container {
   const mounts = (container.volumeMounts ?? []).filter(
-    (m) => !(m.name === volumeName && normaliseMountPath(m.mountPath) === normaliseMountPath(mountPath)),
+    (m) => !(m.name === volumeName && cleanPath(m.mountPath) === cleanPath(mountPath)),
   );
   const { volumeMounts: _dropped, ...rest } = container;
   return mounts.length > 0 ? { ...rest, volumeMounts: mounts } : rest;
 }
 
-export function uninjectPod(input: unknown): UninjectResult {
-  if (!isInjectablePod(input)) return { outcome: 'error', reason: 'object is not a pod with named containers' };
-  const pod = structuredClone(input);
-  const statusText = pod.metadata?.annotations?.[STATUS_ANNOTATION];
-  if (statusText === undefined) return { outcome: 'not-injected', pod };
+/**
+ * The pod without what its status records. The input is never changed; the result shares with it every part it
+ * does not change (no deep copy: a pod can hold 3 MiB of containers).
+ */
+export function uninjectPod(object: unknown): UninjectResult {
+  const read = readPod(object);
+  if (!read.ok) return { outcome: 'error', reason: `not a pod the injector can read: ${read.problem}` };
+  const input = read.pod;
+  const statusText = input.metadata?.annotations?.[STATUS_ANNOTATION];
+  if (statusText === undefined) return { outcome: 'not-injected', pod: input };
   const status = parseStatus(statusText);
   if (isStatusError(status)) return { outcome: 'error', reason: status.error };
 
-  const spec = pod.spec;
+  const spec = { ...input.spec };
   const mounted = new Set(status.mounted);
   if (status.mode === 'native') {
     const remaining = (spec.initContainers ?? []).filter((c) => c.name !== status.sidecar);
@@ -45,14 +50,21 @@ export function uninjectPod(input: unknown): UninjectResult {
   }
   if (status.shareProcessNamespace) delete spec.shareProcessNamespace;
 
-  const annotations = { ...(pod.metadata?.annotations ?? {}) };
+  const annotations = { ...input.metadata?.annotations };
   delete annotations[STATUS_ANNOTATION];
   if (status.defaultContainer) delete annotations[DEFAULT_CONTAINER_ANNOTATION];
-  const metadata = pod.metadata ?? {};
-  if (Object.keys(annotations).length > 0) metadata.annotations = annotations;
+  const metadata = { ...input.metadata };
+  if (hasKeys(annotations)) metadata.annotations = annotations;
   else delete metadata.annotations;
+  const pod: PodObject = { ...input, spec };
   // Injection creates `metadata` on a bare pod template; take it away again when nothing else is in it.
-  if (Object.keys(metadata).length > 0) pod.metadata = metadata;
+  if (hasKeys(metadata)) pod.metadata = metadata;
   else delete pod.metadata;
   return { outcome: 'removed', pod };
+}
+
+/** Without listing every key: a map can hold 100,000 annotations. */
+function hasKeys(value: object): boolean {
+  for (const _key in value) return true;
+  return false;
 }

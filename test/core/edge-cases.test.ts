@@ -3,6 +3,7 @@ import { describe, expect, it } from 'vitest';
 import { defaultConfig } from '../../src/core/defaults.js';
 import { computeInjection } from '../../src/core/engine.js';
 import type { InjectionContext, PodObject } from '../../src/core/types.js';
+import { uninjectPod } from '../../src/core/uninject.js';
 import { applyToCopy, expectInjectedInvariants } from '../support/pod-assertions.js';
 
 const context: InjectionContext = { operation: 'CREATE', namespace: 'apps', injectorNamespace: 'sidecar-injector' };
@@ -106,5 +107,61 @@ describe('duplicate container or volume names (invalid, but seen before validati
     ['two volumes', { containers: [{ name: 'orders' }], volumes: [{ name: 'shared-data', emptyDir: {} }, { name: 'shared-data', emptyDir: {} }] }],
   ])('%s with one name: "not a pod"', (_what, spec) => {
     expect(computeInjection({ spec }, defaultConfig(), context).decision).toEqual({ action: 'skip', reason: 'not-a-pod' });
+  });
+});
+
+describe('a pod at the size limit', () => {
+  it('150,000 containers that all use the mount path: one skip each, recorded, and no fault', () => {
+    // 150,000 warnings once overflowed `push(...warnings)`, which turned a legal pod into an engine exception.
+    const containers = Array.from({ length: 150_000 }, (_, i) => ({
+      name: `c${i}`,
+      volumeMounts: [{ name: 'data', mountPath: '/pod-data' }],
+    }));
+    const original = pod({ containers, volumes: [{ name: 'data', emptyDir: {} }] });
+    const result = computeInjection(original, defaultConfig(), context);
+    expect(result.decision).toEqual({ action: 'inject' });
+    expect(result.status?.skipped).toHaveLength(150_000);
+    expect(result.warnings.filter((w) => w.startsWith('container c'))).toHaveLength(150_000);
+  });
+});
+
+describe('what is wrong with an object that is not a pod, said', () => {
+  it.each([
+    ['null', null, 'the object is null, not a pod'],
+    ['a string', 'pod', 'the object is a string, not a pod'],
+    ['no spec', { metadata: {} }, 'spec is missing'],
+    ['no containers', { spec: {} }, 'spec.containers is missing'],
+    ['empty containers', { spec: { containers: [] } }, 'spec.containers is empty'],
+    ['unnamed container', { spec: { containers: [{ image: 'x' }] } }, 'spec.containers[0].name is not a string'],
+    ['a duplicate name', { spec: { containers: [{ name: 'a' }], initContainers: [{ name: 'a' }] } }, 'container name "a" is used twice'],
+    ['volumes not a list', { spec: { containers: [{ name: 'a' }], volumes: {} } }, 'spec.volumes is an object, not a list'],
+    ['a mount without a path', { spec: { containers: [{ name: 'a', volumeMounts: [{ name: 'v' }] }] } }, 'spec.containers[0].volumeMounts[0].mountPath is not a string'],
+    ['annotations a list', { metadata: { annotations: ['a'] }, spec: { containers: [{ name: 'a' }] } }, 'metadata.annotations is not a map of strings'],
+    ['a label not a string', { metadata: { labels: { app: 1 } }, spec: { containers: [{ name: 'a' }] } }, 'metadata.labels.app is not a string'],
+    ['an annotation not a string', { metadata: { annotations: { 'example.com/x': true } }, spec: { containers: [{ name: 'a' }] } }, 'metadata.annotations["example.com/x"] is not a string'],
+  ])('%s: the warning names it', (_what, object, problem) => {
+    const result = computeInjection(object, defaultConfig(), context);
+    expect(result.decision).toEqual({ action: 'skip', reason: 'not-a-pod' });
+    expect(result.warnings).toEqual([`not a pod the injector can read: ${problem}; not injected`]);
+    expect(uninjectPod(object)).toEqual({ outcome: 'error', reason: `not a pod the injector can read: ${problem}` });
+  });
+});
+
+describe('null where a map or list is optional is absent, as the API server decodes it', () => {
+  it.each([
+    ['metadata', { metadata: null }],
+    ['annotations', { metadata: { name: 'p', annotations: null } }],
+    ['labels', { metadata: { name: 'p', labels: null } }],
+    ['volumes', { spec: { containers: [{ name: 'app', image: 'nginx:1.27.3' }], volumes: null } }],
+    ['initContainers', { spec: { containers: [{ name: 'app', image: 'nginx:1.27.3' }], initContainers: null } }],
+    ['volumeMounts', { spec: { containers: [{ name: 'app', image: 'nginx:1.27.3', volumeMounts: null, volumeDevices: null }] } }],
+  ])('%s: null', (_what, fields) => {
+    const original = { apiVersion: 'v1', kind: 'Pod', metadata: { name: 'p' }, spec: { containers: [{ name: 'app', image: 'nginx:1.27.3' }] }, ...fields };
+    const result = computeInjection(original, defaultConfig(), context);
+    expect(result.decision, JSON.stringify(result.warnings)).toEqual({ action: 'inject' });
+    const patched = applyToCopy(original, result.patch);
+    expect(expectInjectedInvariants(patched).mounted).toEqual(['app']);
+    expect(computeInjection(patched, defaultConfig(), context).decision).toEqual({ action: 'skip', reason: 'already-injected' });
+    expect(uninjectPod(patched).outcome).toBe('removed');
   });
 });

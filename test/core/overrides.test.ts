@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { defaultConfig } from '../../src/core/defaults.js';
 import { computeInjection } from '../../src/core/engine.js';
+import { parseConfig } from '../../src/config/parse.js';
 import { readOverrides } from '../../src/core/overrides.js';
 import type { InjectionContext, PodObject } from '../../src/core/types.js';
 import { applyToCopy, sidecarOf, statusOf } from '../support/pod-assertions.js';
@@ -24,7 +25,7 @@ function nginxPod(annotations: Record<string, string>): PodObject {
 describe('per-pod override annotations', () => {
   it.each([
     ['busybox:1.36.1', true],
-    ['busybox', true],
+    ['busybox', false],
     ['docker.io/library/busybox:1.37.0-musl', true],
     [`busybox@sha256:${'a'.repeat(64)}`, true],
     ['busybox:1.37.0@sha256:' + 'b'.repeat(64), true],
@@ -48,7 +49,8 @@ describe('per-pod override annotations', () => {
     ['sidecar-injector.io/share-process-namespace', 'false', 'shareProcessNamespace', false],
     ['sidecar-injector.io/cpu', '100m', 'cpu', '100m'],
     ['sidecar-injector.io/cpu', '0.5', 'cpu', '0.5'],
-    ['sidecar-injector.io/cpu', '64Mi', 'cpu', undefined],
+    ['sidecar-injector.io/cpu', '1e3', 'cpu', '1e3'],
+    ['sidecar-injector.io/cpu', '50 m', 'cpu', undefined],
     ['sidecar-injector.io/cpu', '0', 'cpu', undefined],
     ['sidecar-injector.io/memory', '64Mi', 'memory', '64Mi'],
     ['sidecar-injector.io/memory', 'lots', 'memory', undefined],
@@ -123,5 +125,26 @@ describe('nativeSidecar: auto', () => {
     if (apiServerVersion) ctx.apiServerVersion = apiServerVersion;
     if (minKubeletVersion) ctx.minKubeletVersion = minKubeletVersion;
     expect(computeInjection(pod, defaultConfig(), ctx).status?.mode).toBe(mode);
+  });
+});
+
+describe('the image annotation is held to the rule of the configured image: pinned', () => {
+  it.each([
+    ['busybox', false],
+    ['busybox:latest', false],
+    ['docker.io/library/busybox:latest', false],
+    ['registry.local:5000/busybox', false],
+    ['busybox:1.36.1', true],
+    ['busybox:latest@sha256:' + 'c'.repeat(64), true],
+    [`busybox@sha256:${'d'.repeat(64)}`, true],
+  ])('%s: accepted=%s', (image, ok) => {
+    const { overrides, warnings } = readOverrides({ 'sidecar-injector.io/image': image }, ['.*']);
+    expect(overrides.image).toBe(ok ? image : undefined);
+    expect(warnings).toEqual(ok ? [] : [`annotation sidecar-injector.io/image ignored: image "${image}" must be pinned to a tag or digest other than latest`]);
+  });
+
+  it.each([['busybox'], ['busybox:latest'], ['registry.local:5000/busybox']])('the configuration refuses %s as well', (image) => {
+    const result = parseConfig(`sidecar: { image: "${image}" }`);
+    expect(result).toEqual({ ok: false, error: 'sidecar.image: must be pinned to a tag or digest other than latest' });
   });
 });
