@@ -20,7 +20,8 @@ help:
 	@echo "make test    install and run the whole test suite"
 	@echo "make certs   (re)create development certificates in $(CERT_DIR)/"
 	@echo "make e2e     the cluster tests (KUBEBUILDER_ASSETS with kube-apiserver and etcd, or KUBECONFIG)"
-	@echo "make bench   load benchmark against a bare node:https baseline; make soak, make fuzz"
+	@echo "make bench   load benchmark against a bare node:https baseline, then the server under adversity"
+	@echo "             (make bench-adversity alone); make soak, make fuzz"
 	@echo "make image   build the container image with docker, podman or nerdctl (IMAGE=name:tag)"
 	@echo "make deploy  kubectl apply -k manifests/overlays/$(OVERLAY) (OVERLAY=cert-manager for cert-manager)"
 
@@ -72,9 +73,14 @@ e2e: install build
 	$(NODE) node_modules/vitest/vitest.mjs run test/e2e .cluster.test.ts
 
 # Performance against a bare node:https baseline (bench/README.md); h2load comes from Debian's nghttp2-client.
-.PHONY: bench soak
+# Then the server under adversity: largest pods, floods against the memory limit, drains, the missed-pods audit.
+.PHONY: bench bench-adversity soak
 bench: install build
 	$(NODE) bench/run.mjs
+	$(NODE) bench/adversity.mjs
+
+bench-adversity: install build
+	$(NODE) bench/adversity.mjs
 
 # 10 minutes at 500 req/s by default; SOAK_SECONDS=60 make soak for a short one.
 soak: install build
