@@ -60,7 +60,7 @@ describe('AdmissionOffload', () => {
       expect(offloaded?.ok).toBe(true);
       expect(inThread.ok).toBe(true);
       if (!offloaded?.ok || !inThread.ok) return;
-      expect(offloaded.json.toString()).toBe(inThread.json);
+      expect(offloaded.json.toString()).toBe(inThread.json.toString());
       expect(offloaded.outcome).toEqual(inThread.outcome);
       expect(offloaded.fields).toEqual(inThread.fields);
       expect(asked).toEqual(['inject']);
