@@ -130,6 +130,12 @@ export class AdmissionOffload {
     } catch (err) {
       reply = { type: 'facts', id, ok: false, message: err instanceof Error ? err.message : String(err) };
     }
-    if (this.worker === worker) worker.postMessage(reply);
+    if (this.worker !== worker) return;
+    try {
+      worker.postMessage(reply);
+    } catch (err) {
+      // Facts that do not survive a structured clone are facts the worker cannot have: our fault, answered so.
+      worker.postMessage({ type: 'facts', id, ok: false, message: `cluster facts cannot reach the admission worker: ${err instanceof Error ? err.message : String(err)}` } satisfies FactsReply);
+    }
   }
 }

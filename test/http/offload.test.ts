@@ -69,6 +69,24 @@ describe('AdmissionOffload', () => {
     }
   });
 
+  it('answers with our own fault when the cluster facts fail or cannot reach the worker', async () => {
+    const offload = new AdmissionOffload({ workerUrl: WORKER, minBytes: 0, maxInFlight: 4 });
+    try {
+      const text = JSON.stringify(bigReview(3));
+      const failing = await offload.answer(text, { ...deps, clusterFacts: () => Promise.reject(new Error('API server unreachable')) });
+      const uncloneable = await offload.answer(text, { ...deps, clusterFacts: () => ({ namespaceLabels: { a: 'b' }, extra: () => 1 }) as never });
+      for (const answer of [failing, uncloneable]) {
+        expect(answer?.ok).toBe(true);
+        if (!answer?.ok) return;
+        expect(answer.outcome).toMatchObject({ decision: 'error', reason: 'cluster-facts-unavailable', patchOperations: 0 });
+        expect(JSON.parse(answer.json.toString())).toMatchObject({ response: { uid: 'big-pod', allowed: true } });
+      }
+      expect(failing?.ok && failing.outcome.detail).toBe('API server unreachable');
+    } finally {
+      await offload.close();
+    }
+  });
+
   it('turns a body that is not JSON into the same reason as the event loop', async () => {
     const offload = new AdmissionOffload({ workerUrl: WORKER, minBytes: 0, maxInFlight: 4 });
     try {
