@@ -12,7 +12,8 @@ import { fileURLToPath } from 'node:url';
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 
 await build({
-  entryPoints: [join(root, 'dist', 'main.js')],
+  // The admission worker (src/http/offload.ts) is loaded by URL next to the chunk that starts it.
+  entryPoints: { main: join(root, 'dist', 'main.js'), 'admission-worker': join(root, 'dist', 'http', 'admission-worker.js') },
   outdir: join(root, 'dist', 'bundle'),
   bundle: true,
   splitting: true,

@@ -21,6 +21,7 @@ import { bodyBudgetPlugin } from './plugins/body-budget.js';
 import { drainPlugin } from './plugins/drain.js';
 import { clientErrorHandler, errorsPlugin, frameworkErrorHandler } from './plugins/errors.js';
 import { probesPlugin } from './plugins/probes.js';
+import { AdmissionOffload, DEFAULT_OFFLOAD_MAX_IN_FLIGHT, DEFAULT_OFFLOAD_MIN_BYTES, defaultWorkerUrl } from './offload.js';
 import { createRejections } from './rejections.js';
 import { serverFactory, type ListenerOptions } from './server-factory.js';
 
@@ -60,6 +61,22 @@ export interface AppDeps {
   logger?: AppLoggerOptions | false;
   /** A monotonic clock in milliseconds (default `performance.now`). */
   now?: () => number;
+  /**
+   * Big bodies answered by a worker thread (src/http/offload.ts). Default: the compiled worker next to this
+   * module, when there is one and the engine is the real one; `false`: every body on the event loop.
+   */
+  offload?: { minBytes?: number; maxInFlight?: number; workerUrl?: URL } | false;
+}
+
+function createOffload(deps: AppDeps): AdmissionOffload | undefined {
+  if (deps.offload === false || deps.admission.engine !== undefined) return undefined;
+  const workerUrl = deps.offload?.workerUrl ?? defaultWorkerUrl();
+  if (workerUrl === undefined) return undefined;
+  return new AdmissionOffload({
+    workerUrl,
+    minBytes: deps.offload?.minBytes ?? DEFAULT_OFFLOAD_MIN_BYTES,
+    maxInFlight: deps.offload?.maxInFlight ?? DEFAULT_OFFLOAD_MAX_IN_FLIGHT,
+  });
 }
 
 export type App = FastifyInstance<
@@ -99,7 +116,9 @@ export function buildApp(deps: AppDeps): App {
 
   void app.register(errorsPlugin, { rejections, bodyLimit });
   void app.register(drainPlugin, { draining: deps.draining ?? (() => false) });
-  void app.register(bodyPlugin, { bodyLimit });
+  const offload = createOffload(deps);
+  if (offload !== undefined) app.addHook('onClose', () => offload.close());
+  void app.register(bodyPlugin, { bodyLimit, ...(offload === undefined ? {} : { defer: (text: string) => offload.wants(text) }) });
   void app.register(bodyBudgetPlugin, {
     bytes: deps.bodyBudget?.bytes ?? DEFAULT_BODY_BUDGET.bytes,
     maxWaitMs: deps.bodyBudget?.maxWaitMs ?? DEFAULT_BODY_BUDGET.maxWaitMs,
@@ -111,6 +130,7 @@ export function buildApp(deps: AppDeps): App {
     admission: deps.admission,
     metrics,
     now,
+    ...(offload === undefined ? {} : { offload }),
   });
   return app;
 }

@@ -29,6 +29,11 @@ describe('preflight', () => {
   it.each([
     ['appending to an absent array', { op: 'add', path: '/spec/volumes/-', value: { name: 'x', emptyDir: {} } }, /doc is missing path \/spec\/volumes\/-/],
     ['an index past the end', { op: 'add', path: '/spec/containers/5', value: { name: 'x' } }, /index out of range/],
+    ['an index with a leading zero', { op: 'add', path: '/spec/containers/00', value: { name: 'x' } }, /index out of range/],
+    ['an index with a sign', { op: 'add', path: '/spec/containers/+0', value: { name: 'x' } }, /index out of range/],
+    ['an empty index', { op: 'add', path: '/spec/containers/', value: { name: 'x' } }, /index out of range/],
+    ['a walk through a padded index', { op: 'add', path: '/spec/containers/ 0/tty', value: true }, /doc is missing path/],
+    ['a walk through a hexadecimal index', { op: 'add', path: '/spec/containers/0x0/tty', value: true }, /doc is missing path/],
     ['a missing parent object', { op: 'add', path: '/spec/nope/inner', value: 1 }, /doc is missing path/],
     ['replacing what is absent', { op: 'replace', path: '/spec/hostPID', value: true }, /doc is missing path/],
     ['a path without a leading slash', { op: 'add', path: 'spec', value: 1 }, /invalid path/],

@@ -1,12 +1,15 @@
 /**
  * `POST /mutate`: an AdmissionReview in, the engine's answer out, with its metrics and one log line per admission.
+ * Big bodies are answered by the admission worker when there is one (src/http/offload.ts).
  */
 import type { FastifyPluginCallback } from 'fastify';
-import { admit, requestNamespace, requestObjectName, type AdmissionDeps } from '../../admission/respond.js';
-import { parseAdmissionReview } from '../../admission/review.js';
-import { clip, clipList, clipOptional } from '../log-fields.js';
+import type { AdmissionDeps } from '../../admission/respond.js';
+import { answerAdmission, type Answer } from '../admission-answer.js';
+import { parseJsonBody } from '../json-body.js';
+import { clipOptional } from '../log-fields.js';
 import type { AdmissionMetrics } from '../metrics.js';
-import { AdmissionReviewResponseBody, ErrorBody } from '../schemas.js';
+import { DeferredBody, type AdmissionOffload } from '../offload.js';
+import { ErrorBody } from '../schemas.js';
 import { BadRequest } from './shared.js';
 
 export interface AdmissionRouteOptions {
@@ -14,6 +17,15 @@ export interface AdmissionRouteOptions {
   metrics: AdmissionMetrics;
   /** A monotonic clock in milliseconds. */
   now: () => number;
+  offload?: AdmissionOffload;
+}
+
+/** A deferred body, by the worker when it takes it, else here as any other. */
+async function answerDeferred(body: DeferredBody, options: AdmissionRouteOptions): Promise<Answer> {
+  const offloaded = await options.offload?.answer(body.text, options.admission);
+  if (offloaded !== undefined) return offloaded;
+  const parsed = parseJsonBody(body.text);
+  return parsed.ok ? answerAdmission(parsed.value, options.admission) : parsed;
 }
 
 export const admissionPlugin: FastifyPluginCallback<AdmissionRouteOptions> = (app, options, done) => {
@@ -22,7 +34,8 @@ export const admissionPlugin: FastifyPluginCallback<AdmissionRouteOptions> = (ap
   app.post(
     '/mutate',
     {
-      schema: { response: { 200: AdmissionReviewResponseBody, '4xx': ErrorBody } },
+      // The 200 answer is serialised by answerAdmission (see there), not by a schema.
+      schema: { response: { '4xx': ErrorBody } },
       onRequest: (request, reply, next) => {
         request.startedAt = now();
         metrics.inflight.inc();
@@ -32,14 +45,15 @@ export const admissionPlugin: FastifyPluginCallback<AdmissionRouteOptions> = (ap
       },
     },
     async (request, reply) => {
-      if (request.body === undefined) {
+      const { body } = request;
+      if (body === undefined) {
         throw new BadRequest('request body is empty: send an AdmissionReview as application/json');
       }
-      const parsed = parseAdmissionReview(request.body);
-      if (!parsed.ok) throw new BadRequest(parsed.reason);
+      const answer =
+        body instanceof DeferredBody ? await answerDeferred(body, options) : await answerAdmission(body, options.admission);
+      if (!answer.ok) throw new BadRequest(answer.reason);
 
-      const { review } = parsed;
-      const { review: answer, outcome } = await admit(review, options.admission);
+      const { outcome, fields } = answer;
       const seconds = (now() - request.startedAt) / 1000;
       metrics.admissions.inc({ decision: outcome.decision, reason: outcome.reason });
       if (outcome.reducedBy !== undefined) metrics.podSecurityReductions.inc({ level: outcome.reducedBy });
@@ -48,15 +62,15 @@ export const admissionPlugin: FastifyPluginCallback<AdmissionRouteOptions> = (ap
       // One line per admission, with its own fields: a child logger per request costs more than the line. Every
       // string the request chose is clipped (src/http/log-fields.ts).
       const line = {
-        uid: clip(review.request.uid),
-        namespace: clip(requestNamespace(review)),
-        pod: clipOptional(requestObjectName(review)),
+        uid: fields.uid,
+        namespace: fields.namespace,
+        pod: fields.pod,
         decision: outcome.decision,
-        reason: clip(outcome.reason),
-        operation: clip(review.request.operation),
-        dryRun: review.request.dryRun === true,
+        reason: outcome.reason,
+        operation: fields.operation,
+        dryRun: fields.dryRun,
         patchOperations: outcome.patchOperations,
-        warnings: clipList(outcome.warnings),
+        warnings: outcome.warnings,
         durationMs: Math.round(seconds * 1e6) / 1e3,
       };
       if (outcome.decision === 'error') {
@@ -67,7 +81,7 @@ export const admissionPlugin: FastifyPluginCallback<AdmissionRouteOptions> = (ap
       } else {
         request.log.info(line, 'admission');
       }
-      return reply.code(200).send(answer);
+      return reply.code(200).type('application/json; charset=utf-8').send(answer.json);
     },
   );
   done();

@@ -3,6 +3,7 @@
  * limit, and parsed by `parseJsonBody`; everything else is a 415 before a byte of the body is read.
  */
 import { parseJsonBody } from '../json-body.js';
+import { DeferredBody } from '../offload.js';
 import { appWide, BadRequest, oneLine } from './shared.js';
 
 /**
@@ -21,9 +22,11 @@ function unsupportedEncoding(header: string | undefined): string | undefined {
 
 export interface BodyOptions {
   bodyLimit: number;
+  /** Bodies left unparsed for the admission worker (src/http/offload.ts), when it wants them. */
+  defer?: (text: string) => boolean;
 }
 
-export const bodyPlugin = appWide<BodyOptions>((app, { bodyLimit }, done) => {
+export const bodyPlugin = appWide<BodyOptions>((app, { bodyLimit, defer }, done) => {
   app.addHook('preParsing', (request, _reply, payload, next) => {
     // Only the one route that reads a body (POST /mutate) cares: a probe is answered whatever its headers.
     const encoding = request.method === 'POST' ? unsupportedEncoding(request.headers['content-encoding']) : undefined;
@@ -35,7 +38,12 @@ export const bodyPlugin = appWide<BodyOptions>((app, { bodyLimit }, done) => {
   });
   app.removeAllContentTypeParsers();
   app.addContentTypeParser('application/json', { parseAs: 'string', bodyLimit }, (_request, body, parsed) => {
-    const result = parseJsonBody(typeof body === 'string' ? body : body.toString('utf8'));
+    const text = typeof body === 'string' ? body : body.toString('utf8');
+    if (defer?.(text) === true) {
+      parsed(null, new DeferredBody(text));
+      return;
+    }
+    const result = parseJsonBody(text);
     if (result.ok) parsed(null, result.value);
     else parsed(new BadRequest(result.reason), undefined);
   });
