@@ -25,6 +25,14 @@ export interface OffloadOptions {
 export const DEFAULT_OFFLOAD_MIN_BYTES = 512 * 1024;
 /** The body budget (src/http/byte-budget.ts) already bounds how many big bodies are held at once. */
 export const DEFAULT_OFFLOAD_MAX_IN_FLIGHT = 4;
+/**
+ * The worker's own heap, on top of the main thread's (`--max-old-space-size` applies to each isolate alike): the
+ * two together must stay under the container's memory limit (bench/floods.mjs; the kustomize test checks the
+ * sum). Enough for a 3 MiB pod of 100,000 containers; a bigger job that runs out kills only the worker, and the
+ * event loop answers it instead.
+ */
+export const WORKER_MAX_OLD_GENERATION_MB = 64;
+export const WORKER_MAX_YOUNG_GENERATION_MB = 16;
 
 /**
  * The worker next to this module once compiled (dist/http/, or dist/bundle/ where the bundle puts it), or
@@ -86,7 +94,9 @@ export class AdmissionOffload {
 
   private started(): Worker {
     if (this.worker) return this.worker;
-    const worker = new Worker(this.options.workerUrl);
+    const worker = new Worker(this.options.workerUrl, {
+      resourceLimits: { maxOldGenerationSizeMb: WORKER_MAX_OLD_GENERATION_MB, maxYoungGenerationSizeMb: WORKER_MAX_YOUNG_GENERATION_MB },
+    });
     // Never what keeps the process alive: the server's own close decides that.
     worker.unref();
     worker.on('message', (message: FromWorker) => this.receive(worker, message));
