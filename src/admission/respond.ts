@@ -6,6 +6,7 @@ import { computeInjection } from '../core/engine.js';
 import type { InjectionContext, InjectionResult, InjectorConfig, PodSecurityLevel } from '../core/types.js';
 import type { AdmissionResponse, AdmissionReviewRequest, AdmissionReviewResponse } from './review.js';
 import { admissionWarnings, warningLine } from './warnings.js';
+import { isRecord } from '../core/json.js';
 
 export type ComputeInjection = (pod: unknown, config: InjectorConfig, context: InjectionContext) => InjectionResult;
 
@@ -63,10 +64,6 @@ function forLog(warnings: readonly string[]): string[] {
 }
 
 const FAULT_WARNING = 'sidecar-injector: internal error, the pod was admitted without the sidecar';
-
-function isRecord(value: unknown): value is Record<string, unknown> {
-  return typeof value === 'object' && value !== null && !Array.isArray(value);
-}
 
 /** `request.namespace` is authoritative; a pod's own `metadata.namespace` is often empty on CREATE. */
 export function requestNamespace(review: AdmissionReviewRequest): string {
