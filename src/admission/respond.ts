@@ -7,6 +7,7 @@ import type { InjectionContext, InjectionResult, InjectorConfig, PodSecurityLeve
 import type { AdmissionResponse, AdmissionReviewRequest, AdmissionReviewResponse } from './review.js';
 import { admissionWarnings, warningLine } from './warnings.js';
 import { isRecord } from '../core/json.js';
+import { errorLine } from '../error-line.js';
 
 export type ComputeInjection = (pod: unknown, config: InjectorConfig, context: InjectionContext) => InjectionResult;
 
@@ -85,10 +86,6 @@ export function requestObjectName(review: AdmissionReviewRequest): string | unde
   return undefined;
 }
 
-function errorMessage(err: unknown): string {
-  return err instanceof Error ? err.message : String(err);
-}
-
 function envelope(review: AdmissionReviewRequest, response: AdmissionResponse): AdmissionReviewResponse {
   return { apiVersion: review.apiVersion, kind: 'AdmissionReview', response };
 }
@@ -135,7 +132,7 @@ export async function admit(review: AdmissionReviewRequest, deps: AdmissionDeps)
   try {
     facts = await deps.clusterFacts(namespace);
   } catch (err) {
-    return ourFault(review, config, FAULT_CLUSTER_FACTS, errorMessage(err), err, []);
+    return ourFault(review, config, FAULT_CLUSTER_FACTS, errorLine(err), err, []);
   }
 
   const context: InjectionContext = {
@@ -149,7 +146,7 @@ export async function admit(review: AdmissionReviewRequest, deps: AdmissionDeps)
   try {
     result = (deps.engine ?? computeInjection)(request.object, config, context);
   } catch (err) {
-    return ourFault(review, config, FAULT_ENGINE_EXCEPTION, errorMessage(err), err, []);
+    return ourFault(review, config, FAULT_ENGINE_EXCEPTION, errorLine(err), err, []);
   }
 
   const { decision } = result;

@@ -25,6 +25,7 @@ import {
   type SecretSnapshot,
   type SecretStore,
 } from './certificate-secret.js';
+import { errorLine } from '../error-line.js';
 
 export interface SelfManagedDeps {
   store: SecretStore;
@@ -123,7 +124,7 @@ export function runSelfManagedCertificates(options: SelfManagedOptions): SelfMan
     try {
       outcome = await bootstrapCertificates(options);
     } catch (err) {
-      log.warn({ source, err: describe(err), retryInMs: retryMs }, 'certificate Secret not reconciled: will retry');
+      log.warn({ source, err: errorLine(err), retryInMs: retryMs }, 'certificate Secret not reconciled: will retry');
       schedule(retryMs);
       return;
     }
@@ -146,7 +147,7 @@ export function runSelfManagedCertificates(options: SelfManagedOptions): SelfMan
       }
       lastBundle = synced.result === 'missing' ? 'missing' : bundle;
     } catch (err) {
-      log.warn({ webhook: options.webhooks.description, err: describe(err), retryInMs: retryMs }, 'caBundle not updated: will retry');
+      log.warn({ webhook: options.webhooks.description, err: errorLine(err), retryInMs: retryMs }, 'caBundle not updated: will retry');
       schedule(retryMs);
       return;
     }
@@ -185,7 +186,7 @@ export function runSelfManagedCertificates(options: SelfManagedOptions): SelfMan
       apply(secret);
       schedule(random() * jitterMs);
     },
-    (err) => log.warn({ source, err: describe(err) }, 'watch of the certificate Secret failed: restarting it'),
+    (err) => log.warn({ source, err: errorLine(err) }, 'watch of the certificate Secret failed: restarting it'),
   );
 
   void reconcile();
@@ -200,7 +201,3 @@ export function runSelfManagedCertificates(options: SelfManagedOptions): SelfMan
   };
 }
 
-function describe(err: unknown): string {
-  const message = err instanceof Error ? err.message : String(err);
-  return message.replace(/\s*\n\s*/g, ' ').trim();
-}
