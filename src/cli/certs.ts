@@ -1,5 +1,4 @@
 import { isIP } from 'node:net';
-import { parseArgs } from 'node:util';
 import {
   certificateExpiry,
   certificateAuthorityProblem,
@@ -21,7 +20,8 @@ import {
   writeCertificateFiles,
   type CertificateFileContents,
 } from '../tls/certificate-files.js';
-import { EXIT_FAILURE, EXIT_OK, flagsOrExit } from './io.js';
+import { errorLine } from '../error-line.js';
+import { EXIT_FAILURE, EXIT_OK, flagsOrExit, parseFlags, UsageError } from './io.js';
 
 export interface CliOutput {
   stdout: NodeJS.WritableStream;
@@ -67,7 +67,7 @@ interface CertsFlags {
 }
 
 export async function runCerts(argv: string[], out: CliOutput): Promise<number> {
-  const parsed = flagsOrExit('certs', USAGE, () => parseFlags(argv), out, oneLine);
+  const parsed = flagsOrExit('certs', USAGE, () => parseCertsFlags(argv), out);
   if ('exitCode' in parsed) return parsed.exitCode;
   const flags: CertsFlags = parsed.flags;
 
@@ -81,7 +81,7 @@ export async function runCerts(argv: string[], out: CliOutput): Promise<number> 
     try {
       existing = await readCertificateFiles(flags.outDir);
     } catch (err) {
-      out.stderr.write(`sidecar-injector certs: cannot read existing certificates: ${oneLine(err)}\n`);
+      out.stderr.write(`sidecar-injector certs: cannot read existing certificates: ${errorLine(err)}\n`);
       return EXIT_FAILURE;
     }
   }
@@ -123,14 +123,14 @@ export async function runCerts(argv: string[], out: CliOutput): Promise<number> 
     });
     bundle = { ca, serving };
   } catch (err) {
-    out.stderr.write(`sidecar-injector certs: ${oneLine(err)}\n`);
+    out.stderr.write(`sidecar-injector certs: ${errorLine(err)}\n`);
     return EXIT_FAILURE;
   }
 
   try {
     await writeCertificateFiles(flags.outDir, bundle);
   } catch (err) {
-    out.stderr.write(`sidecar-injector certs: cannot write certificates: ${oneLine(err)}\n`);
+    out.stderr.write(`sidecar-injector certs: cannot write certificates: ${errorLine(err)}\n`);
     return EXIT_FAILURE;
   }
 
@@ -152,8 +152,8 @@ export async function runCerts(argv: string[], out: CliOutput): Promise<number> 
   return EXIT_OK;
 }
 
-function parseFlags(argv: string[]): CertsFlags {
-  const { values } = parseArgs({ args: argv, options: OPTIONS, strict: true, allowPositionals: false });
+function parseCertsFlags(argv: string[]): CertsFlags {
+  const values = parseFlags(argv, OPTIONS);
   const flags: CertsFlags = {
     outDir: values['out-dir'],
     service: values.service,
@@ -163,15 +163,15 @@ function parseFlags(argv: string[]): CertsFlags {
     force: values.force,
     help: values.help,
   };
-  if (flags.outDir === '') throw new Error('--out-dir must not be empty');
+  if (flags.outDir === '') throw new UsageError('--out-dir must not be empty');
   if (!flags.help) {
     // Name errors are usage errors (exit 2), not failures while generating.
     serviceDnsNames(flags.service, flags.namespace);
     for (const name of flags.dnsNames) {
-      if (!isDnsName(name)) throw new Error(`invalid --dns-name "${name}"`);
+      if (!isDnsName(name)) throw new UsageError(`invalid --dns-name "${name}"`);
     }
     for (const ip of flags.ipAddresses) {
-      if (isIP(ip) === 0) throw new Error(`invalid --ip-address "${ip}"`);
+      if (isIP(ip) === 0) throw new UsageError(`invalid --ip-address "${ip}"`);
     }
   }
   return flags;
@@ -187,14 +187,3 @@ function existingServingProblem(
   return servingCertificateProblem({ cert: existing.tlsCert, key: existing.tlsKey }, existing.caCert, expect);
 }
 
-function oneLine(err: unknown): string {
-  const message = err instanceof Error ? err.message : String(err);
-  const line = message.split('\n')[0] ?? message;
-  // parseArgs appends a hint about `--` that only confuses: its first sentence is the useful part.
-  if (isParseArgsError(err)) return line.split('. ')[0] ?? line;
-  return line;
-}
-
-function isParseArgsError(err: unknown): boolean {
-  return err instanceof Error && 'code' in err && typeof err.code === 'string' && err.code.startsWith('ERR_PARSE_ARGS');
-}

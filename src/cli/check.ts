@@ -7,7 +7,6 @@
  */
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { parseArgs } from 'node:util';
 import type { MutatingWebhookConfiguration } from 'kubernetes-types/admissionregistration/v1.js';
 import type { Namespace, Pod, Secret, Service } from 'kubernetes-types/core/v1.js';
 import type { EndpointSlice } from 'kubernetes-types/discovery/v1.js';
@@ -39,7 +38,7 @@ import { DEFAULT_INJECTOR_NAMESPACE } from '../core/labels.js';
 import type { Workload } from '../audit/workloads.js';
 import { POD_SECURITY_LEVELS, type PodSecurityLevel } from '../core/types.js';
 import { errorLine } from '../error-line.js';
-import { flagsOrExit } from './io.js';
+import { flagsOrExit, parseFlags, UsageError } from './io.js';
 
 
 export const CHECK_USAGE = `Usage: sidecar-injector check [options]
@@ -107,16 +106,8 @@ export interface CheckFlags {
   pods: boolean;
 }
 
-class UsageError extends Error {}
-
 export function parseCheckFlags(argv: string[]): CheckFlags {
-  let values;
-  try {
-    ({ values } = parseArgs({ args: argv, options: OPTIONS, strict: true, allowPositionals: false }));
-  } catch (err) {
-    const message = err instanceof Error ? err.message : String(err);
-    throw new UsageError((message.split('\n')[0] ?? message).split('. ')[0] ?? message);
-  }
+  const values = parseFlags(argv, OPTIONS);
   const output = values.output;
   if (output !== 'text' && output !== 'json') throw new UsageError(`--output must be text or json, got "${output}"`);
   const level = values['pod-security-default'];

@@ -7,7 +7,6 @@
  * restarting anything it proves, with a server-side dry-run pod in each namespace concerned, that injection works:
  * restarting while the webhook fails open would only create more pods without the sidecar.
  */
-import { parseArgs } from 'node:util';
 import type { Namespace } from 'kubernetes-types/core/v1.js';
 import { auditCluster, auditSetup } from '../audit/cluster-audit.js';
 import { RESTARTABLE, isRestartable, type Workload } from '../audit/workloads.js';
@@ -16,7 +15,7 @@ import { readInjection, type DryRunOutcome } from '../cluster/diagnose.js';
 import { DEFAULT_INJECTOR_NAMESPACE } from '../core/labels.js';
 import { errorLine } from '../error-line.js';
 import { createDryRunPod, injectorNamespaceOf, readConfigFlag, realDeps, type CheckDeps, type CheckIo } from './check.js';
-import { EXIT_FAILURE, EXIT_OK, flagsOrExit } from './io.js';
+import { EXIT_FAILURE, EXIT_OK, flagsOrExit, parseFlags, UsageError } from './io.js';
 
 export const RESTARTED_AT_ANNOTATION = 'kubectl.kubernetes.io/restartedAt';
 
@@ -70,18 +69,12 @@ export interface RepairFlags {
 }
 
 export function parseRepairFlags(argv: string[]): RepairFlags {
-  let values;
-  try {
-    ({ values } = parseArgs({ args: argv, options: OPTIONS, strict: true, allowPositionals: false }));
-  } catch (err) {
-    const message = err instanceof Error ? err.message : String(err);
-    throw new Error((message.split('\n')[0] ?? message).split('. ')[0] ?? message);
-  }
+  const values = parseFlags(argv, OPTIONS);
   const output = values.output;
-  if (output !== 'text' && output !== 'json') throw new Error(`--output must be text or json, got "${output}"`);
+  if (output !== 'text' && output !== 'json') throw new UsageError(`--output must be text or json, got "${output}"`);
   const timeout = Number(values.timeout);
   if (values.timeout.trim() === '' || !Number.isFinite(timeout) || timeout <= 0) {
-    throw new Error(`--timeout must be a number of seconds > 0, got "${values.timeout}"`);
+    throw new UsageError(`--timeout must be a number of seconds > 0, got "${values.timeout}"`);
   }
   const flags: RepairFlags = { yes: values.yes, timeoutMs: Math.round(timeout * 1000), output, help: values.help };
   for (const [key, field] of [
@@ -93,7 +86,7 @@ export function parseRepairFlags(argv: string[]): RepairFlags {
     ['context', 'context'],
   ] as const) {
     const value = values[key]?.trim();
-    if (value === '') throw new Error(`--${key} must not be empty`);
+    if (value === '') throw new UsageError(`--${key} must not be empty`);
     if (value !== undefined) flags[field] = value;
   }
   return flags;
