@@ -31,7 +31,6 @@ import {
   type Listing,
   type Lookup,
   type TlsProbe,
-  type WebhookEndpoint,
 } from '../cluster/diagnose.js';
 import { auditCluster, auditSetup, type MissedPodsFacts } from '../audit/cluster-audit.js';
 import { DEFAULT_INJECTOR_NAMESPACE } from '../core/labels.js';
@@ -39,6 +38,7 @@ import type { Workload } from '../audit/workloads.js';
 import { POD_SECURITY_LEVELS, type PodSecurityLevel } from '../core/types.js';
 import { errorLine } from '../error-line.js';
 import { flagsOrExit, parseFlags, UsageError } from './io.js';
+import { injectorNamespace } from '../runtime/namespace.js';
 
 
 export const CHECK_USAGE = `Usage: sidecar-injector check [options]
@@ -200,23 +200,6 @@ async function listing<T>(api: KubeApi, path: string): Promise<Listing<T>> {
 
 const segment = encodeURIComponent;
 
-/**
- * The injector's namespace, derived one way everywhere: the flag, else the namespace of the webhook's Service,
- * else POD_NAMESPACE (check running in the injector's pod), else the default.
- */
-export function injectorNamespaceOf(
-  flags: { injectorNamespace?: string },
-  env: CheckIo['env'],
-  endpoint: WebhookEndpoint | undefined,
-): string {
-  return (
-    flags.injectorNamespace ??
-    (endpoint?.kind === 'service' ? endpoint.namespace : undefined) ??
-    (env.POD_NAMESPACE?.trim() || undefined) ??
-    DEFAULT_INJECTOR_NAMESPACE
-  );
-}
-
 /** A server-side dry-run create of the probe pod: what the admission chain (our webhook included) made of it. */
 export async function createDryRunPod(api: KubeApi, namespace: string): Promise<DryRunOutcome> {
   try {
@@ -254,7 +237,7 @@ export async function gatherFacts(
     const facts: CheckFacts = {
       ...base,
       apiServer: { server: api.server, context: connection.context, error: errorLine(err) },
-      excludedNamespaces: excludedNamespaces(injectorNamespaceOf(flags, env, undefined)),
+      excludedNamespaces: excludedNamespaces(injectorNamespace(env, { flag: flags.injectorNamespace })),
       now: deps.now(),
     };
     return facts;
@@ -292,8 +275,8 @@ export async function gatherFacts(
     served = probe.reached ? { reached: true, target, chain: probe.chain } : { reached: false, target, error: probe.error };
   }
 
-  const injectorNamespace = injectorNamespaceOf(flags, env, endpoint);
-  const excluded = excludedNamespaces(injectorNamespace);
+  const ownNamespace = injectorNamespace(env, { flag: flags.injectorNamespace, service: endpoint?.kind === 'service' ? endpoint.namespace : undefined });
+  const excluded = excludedNamespaces(ownNamespace);
   const namespaces = await listing<Namespace>(api, '/api/v1/namespaces');
 
   let target: DryRunTarget;
@@ -307,7 +290,7 @@ export async function gatherFacts(
   let missedPods: MissedPodsFacts;
   if (!flags.pods) missedPods = { skipped: 'not looked at (--no-pods)' };
   else if (!('items' in namespaces)) missedPods = { skipped: 'namespaces could not be listed' };
-  else missedPods = await auditCluster(api, namespaces.items, await auditSetup(api, injectorNamespace, version, configFile));
+  else missedPods = await auditCluster(api, namespaces.items, await auditSetup(api, ownNamespace, version, configFile));
 
   return {
     ...base,
@@ -493,7 +476,7 @@ export async function runCheck(argv: string[], io: CheckIo): Promise<number> {
     facts = {
       webhookConfigurationName: flags.webhookConfig,
       apiServer: { server: '', error: connection.error },
-      excludedNamespaces: excludedNamespaces(injectorNamespaceOf(flags, io.env, undefined)),
+      excludedNamespaces: excludedNamespaces(injectorNamespace(io.env, { flag: flags.injectorNamespace })),
       podSecurityDefault: flags.podSecurityDefault,
       inCluster: false,
       now: deps.now(),

@@ -14,8 +14,9 @@ import { replyMessage, type KubeApi } from '../cluster/check-api.js';
 import { readInjection, type DryRunOutcome } from '../cluster/diagnose.js';
 import { DEFAULT_INJECTOR_NAMESPACE } from '../core/labels.js';
 import { errorLine } from '../error-line.js';
-import { createDryRunPod, injectorNamespaceOf, readConfigFlag, realDeps, type CheckDeps, type CheckIo } from './check.js';
+import { createDryRunPod, readConfigFlag, realDeps, type CheckDeps, type CheckIo } from './check.js';
 import { EXIT_FAILURE, EXIT_OK, flagsOrExit, parseFlags, UsageError } from './io.js';
+import { injectorNamespace } from '../runtime/namespace.js';
 
 export const RESTARTED_AT_ANNOTATION = 'kubectl.kubernetes.io/restartedAt';
 
@@ -152,8 +153,8 @@ async function repair(api: KubeApi, flags: RepairFlags, env: CheckIo['env'], now
   } catch (err) {
     return { error: errorLine(err) };
   }
-  const injectorNamespace = injectorNamespaceOf(flags, env, undefined);
-  const setup = await auditSetup(api, injectorNamespace, version, configFile);
+  const ownNamespace = injectorNamespace(env, { flag: flags.injectorNamespace });
+  const setup = await auditSetup(api, ownNamespace, version, configFile);
   const narrow = { ...(flags.namespace === undefined ? {} : { namespace: flags.namespace }), ...(flags.selector === undefined ? {} : { selector: flags.selector }) };
   const audit = await auditCluster(api, namespaces, setup, narrow);
   if ('skipped' in audit) return { error: audit.skipped };

@@ -15,7 +15,7 @@ import type { Namespace, Pod, Secret, Service } from 'kubernetes-types/core/v1.j
 import type { EndpointSlice } from 'kubernetes-types/discovery/v1.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parse } from 'yaml';
-import { buildReport, injectorNamespaceOf, parseCheckFlags, renderText, runCheck, type CheckDeps } from '../../src/cli/check.js';
+import { buildReport, parseCheckFlags, renderText, runCheck, type CheckDeps } from '../../src/cli/check.js';
 import { kubeApi, parseWarningHeader, probeCertificateChain, type ApiReply, type KubeApi } from '../../src/cluster/check-api.js';
 import {
   CHECKS,
@@ -37,6 +37,7 @@ import { computeInjection } from '../../src/core/engine.js';
 import { defaultConfig } from '../../src/core/defaults.js';
 import { applyToCopy } from '../support/pod-assertions.js';
 import { repoRoot } from '../support/fixtures.js';
+import { injectorNamespace } from '../../src/runtime/namespace.js';
 
 const NOW = new Date();
 const DAY_MS = 24 * 60 * 60 * 1000;
@@ -625,10 +626,14 @@ describe('flags and reports', () => {
 
   it('the injector namespace, derived one way: the flag, the webhook Service, POD_NAMESPACE, the default', () => {
     const endpoint = webhookEndpoint(shippedWebhookConfiguration());
-    expect(injectorNamespaceOf({ injectorNamespace: 'mine' }, { POD_NAMESPACE: 'pod' }, endpoint)).toBe('mine');
-    expect(injectorNamespaceOf({}, { POD_NAMESPACE: 'pod' }, endpoint)).toBe('sidecar-injector');
-    expect(injectorNamespaceOf({}, { POD_NAMESPACE: ' pod ' }, undefined)).toBe('pod');
-    expect(injectorNamespaceOf({}, { POD_NAMESPACE: '' }, undefined)).toBe('sidecar-injector');
+    const service = endpoint?.kind === 'service' ? endpoint.namespace : undefined;
+    expect(service).toBe('sidecar-injector');
+    expect(injectorNamespace({ POD_NAMESPACE: 'pod' }, { flag: 'mine', service })).toBe('mine');
+    expect(injectorNamespace({ POD_NAMESPACE: 'pod' }, { service })).toBe('sidecar-injector');
+    expect(injectorNamespace({ POD_NAMESPACE: ' pod ' })).toBe('pod');
+    expect(injectorNamespace({ POD_NAMESPACE: ' pod ' }, { flag: undefined, service: undefined })).toBe('pod');
+    expect(injectorNamespace({ POD_NAMESPACE: '' })).toBe('sidecar-injector');
+    expect(injectorNamespace({})).toBe('sidecar-injector');
     expect(parseCheckFlags(['--webhook-config', 'other']).webhookConfig).toBe('other');
   });
 
