@@ -10,11 +10,12 @@
 import type { Namespace } from 'kubernetes-types/core/v1.js';
 import { auditCluster, auditSetup } from '../audit/cluster-audit.js';
 import { RESTARTABLE, isRestartable, type Workload } from '../audit/workloads.js';
-import { replyMessage, type KubeApi } from '../cluster/check-api.js';
-import { readInjection, type DryRunOutcome } from '../cluster/diagnose.js';
+import { createDryRunPod, replyMessage, type KubeApi } from '../cluster/check-api.js';
+import { readInjection } from '../cluster/diagnose.js';
+import type { DryRunOutcome } from '../cluster/check-targets.js';
 import { DEFAULT_INJECTOR_NAMESPACE } from '../core/labels.js';
 import { errorLine } from '../error-line.js';
-import { createDryRunPod, readConfigFlag, realDeps, type CheckDeps, type CheckIo } from './check.js';
+import { readConfigFlag, realDeps, type CheckDeps, type CheckIo } from './check.js';
 import { EXIT_FAILURE, EXIT_OK, flagsOrExit, parseFlags, UsageError } from './io.js';
 import { injectorNamespace } from '../runtime/namespace.js';
 

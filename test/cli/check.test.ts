@@ -15,23 +15,12 @@ import type { Namespace, Pod, Secret, Service } from 'kubernetes-types/core/v1.j
 import type { EndpointSlice } from 'kubernetes-types/discovery/v1.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parse } from 'yaml';
-import { buildReport, parseCheckFlags, renderText, runCheck, type CheckDeps } from '../../src/cli/check.js';
+import { buildReport, renderText } from '../../src/cli/check-report.js';
+import { parseCheckFlags, runCheck, type CheckDeps } from '../../src/cli/check.js';
 import { kubeApi, parseWarningHeader, probeCertificateChain, type ApiReply, type KubeApi } from '../../src/cluster/check-api.js';
-import {
-  CHECKS,
-  diagnose,
-  dryRunTarget,
-  excludedNamespaces,
-  exitCodeFor,
-  probePod,
-  readCaBundle,
-  verifyServedChain,
-  webhookEndpoint,
-  type CheckFacts,
-  type CheckId,
-  type CheckResult,
-  type CheckStatus,
-} from '../../src/cluster/diagnose.js';
+import { CHECKS, diagnose, exitCodeFor, type CheckId, type CheckResult, type CheckStatus } from '../../src/cluster/diagnose.js';
+import { dryRunTarget, excludedNamespaces, probePod, webhookEndpoint, type CheckFacts } from '../../src/cluster/check-targets.js';
+import { readCaBundle, verifyServedChain } from '../../src/tls/chain.js';
 import { generateDevCertificates, type CertificateBundle } from '../../src/tls/certificates.js';
 import { computeInjection } from '../../src/core/engine.js';
 import { defaultConfig } from '../../src/core/defaults.js';
