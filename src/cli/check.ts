@@ -342,18 +342,30 @@ export function readConfigFlag(
   }
 }
 
-export async function runCheck(argv: string[], io: CheckIo): Promise<number> {
-  const parsed = flagsOrExit('check', CHECK_USAGE, () => parseCheckFlags(argv), io);
-  if ('exitCode' in parsed) return parsed.exitCode;
-  const { flags } = parsed;
-  const configFile = readConfigFlag('check', flags.config, io);
-  if (configFile === 'failed') return 2;
+/** What check and repair start with: the --config file read (exit 2 when it cannot be), and the connection. */
+export async function openCluster(
+  command: string,
+  flags: { config?: string; kubeconfig?: string; context?: string; timeoutMs: number },
+  io: CheckIo,
+): Promise<{ configFile: { path: string; text: string } | undefined; deps: CheckDeps; connection: Connection | { error: string } } | { exitCode: number }> {
+  const configFile = readConfigFlag(command, flags.config, io);
+  if (configFile === 'failed') return { exitCode: 2 };
   const deps = io.deps ?? realDeps(io.env);
   const connection = await deps.connect({
     ...(flags.kubeconfig === undefined ? {} : { kubeconfig: flags.kubeconfig }),
     ...(flags.context === undefined ? {} : { context: flags.context }),
     timeoutMs: flags.timeoutMs,
   });
+  return { configFile, deps, connection };
+}
+
+export async function runCheck(argv: string[], io: CheckIo): Promise<number> {
+  const parsed = flagsOrExit('check', CHECK_USAGE, () => parseCheckFlags(argv), io);
+  if ('exitCode' in parsed) return parsed.exitCode;
+  const { flags } = parsed;
+  const opened = await openCluster('check', flags, io);
+  if ('exitCode' in opened) return opened.exitCode;
+  const { configFile, deps, connection } = opened;
   let facts: CheckFacts;
   if ('error' in connection) {
     facts = {

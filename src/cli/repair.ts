@@ -15,7 +15,7 @@ import { readInjection } from '../cluster/diagnose.js';
 import type { DryRunOutcome } from '../cluster/check-targets.js';
 import { DEFAULT_INJECTOR_NAMESPACE } from '../core/labels.js';
 import { errorLine } from '../error-line.js';
-import { readConfigFlag, realDeps, type CheckDeps, type CheckIo } from './check.js';
+import { openCluster, type CheckDeps, type CheckIo } from './check.js';
 import { EXIT_FAILURE, EXIT_OK, flagsOrExit, parseFlags, UsageError } from './io.js';
 import { injectorNamespace } from '../runtime/namespace.js';
 
@@ -196,14 +196,9 @@ export async function runRepair(argv: string[], io: CheckIo & { deps?: CheckDeps
   const parsed = flagsOrExit('repair', REPAIR_USAGE, () => parseRepairFlags(argv), io);
   if ('exitCode' in parsed) return parsed.exitCode;
   const { flags } = parsed;
-  const configFile = readConfigFlag('repair', flags.config, io);
-  if (configFile === 'failed') return 2;
-  const deps = io.deps ?? realDeps(io.env);
-  const connection = await deps.connect({
-    ...(flags.kubeconfig === undefined ? {} : { kubeconfig: flags.kubeconfig }),
-    ...(flags.context === undefined ? {} : { context: flags.context }),
-    timeoutMs: flags.timeoutMs,
-  });
+  const opened = await openCluster('repair', flags, io);
+  if ('exitCode' in opened) return opened.exitCode;
+  const { configFile, deps, connection } = opened;
   const report = 'error' in connection ? connection : await repair(connection.api, flags, io.env, deps.now, configFile);
   if ('error' in report) {
     if (flags.output === 'json') io.stdout.write(`${JSON.stringify({ ok: false, error: report.error }, null, 2)}\n`);
