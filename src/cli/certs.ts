@@ -66,6 +66,60 @@ interface CertsFlags {
   help: boolean;
 }
 
+type ServingExpectation = Parameters<typeof servingCertificateProblem>[2];
+
+/**
+ * What the existing files allow: keeping them all ('keep', said on stdout), or reusing the CA (when it can still
+ * sign) for a new serving pair.
+ */
+function whatToReuse(
+  existing: CertificateFileContents,
+  expect: ServingExpectation & { now: Date },
+  paths: ReturnType<typeof certificateFilePaths>,
+  out: CliOutput,
+): 'keep' | { ca: KeyPairPem | undefined } {
+  if (existing.tlsCert !== undefined) {
+    const problem = existingServingProblem(existing, expect);
+    if (problem === undefined) {
+      out.stdout.write(
+        `kept the existing certificates in ${paths.dir}: ${paths.tlsCert} is valid until ` +
+          `${certificateExpiry(existing.tlsCert).toISOString()} (use --force to replace them)\n`,
+      );
+      return 'keep';
+    }
+    out.stdout.write(`replacing the certificates in ${paths.dir}: ${problem}\n`);
+  }
+  if (existing.caCert === undefined || existing.caKey === undefined) return { ca: undefined };
+  const ca = { cert: existing.caCert, key: existing.caKey };
+  const problem = certificateAuthorityProblem(ca, expect.now);
+  if (problem === undefined) return { ca };
+  out.stdout.write(`not reusing ${paths.caCert}: ${problem}\n`);
+  return { ca: undefined };
+}
+
+function writtenSummary(
+  paths: ReturnType<typeof certificateFilePaths>,
+  bundle: CertificateBundle,
+  caReused: boolean,
+  flags: CertsFlags,
+  extraDnsNames: readonly string[],
+  ipAddresses: readonly string[],
+): string {
+  const caOrigin = caReused ? 'existing CA, reused' : `new CA "${DEFAULT_CA_COMMON_NAME}"`;
+  const dnsNames = [...new Set([...serviceDnsNames(flags.service, flags.namespace), ...extraDnsNames])];
+  return [
+    `wrote ${paths.caCert} (${caOrigin}, expires ${certificateExpiry(bundle.ca.cert).toISOString()})`,
+    `wrote ${paths.caKey} (mode 0600)`,
+    `wrote ${paths.tlsKey} (mode 0600)`,
+    `wrote ${paths.tlsCert} (expires ${certificateExpiry(bundle.serving.cert).toISOString()}, ` +
+      `renew after ${renewalTime(bundle.serving.cert).toISOString()})`,
+    `  DNS names:    ${dnsNames.join(', ')}`,
+    `  IP addresses: ${[...new Set(ipAddresses)].join(', ')}`,
+    `trust it with: curl --cacert ${paths.caCert} https://localhost:8443/healthz`,
+    '',
+  ].join('\n');
+}
+
 export async function runCerts(argv: string[], out: CliOutput): Promise<number> {
   const parsed = flagsOrExit('certs', USAGE, () => parseCertsFlags(argv), out);
   if ('exitCode' in parsed) return parsed.exitCode;
@@ -86,30 +140,9 @@ export async function runCerts(argv: string[], out: CliOutput): Promise<number> 
     }
   }
 
-  let reusableCa: KeyPairPem | undefined;
-  if (existing.tlsCert !== undefined) {
-    const problem = existingServingProblem(existing, {
-      service: flags.service,
-      namespace: flags.namespace,
-      extraDnsNames,
-      ipAddresses,
-      now,
-    });
-    if (problem === undefined) {
-      out.stdout.write(
-        `kept the existing certificates in ${paths.dir}: ${paths.tlsCert} is valid until ` +
-          `${certificateExpiry(existing.tlsCert).toISOString()} (use --force to replace them)\n`,
-      );
-      return EXIT_OK;
-    }
-    out.stdout.write(`replacing the certificates in ${paths.dir}: ${problem}\n`);
-  }
-  if (existing.caCert !== undefined && existing.caKey !== undefined) {
-    const ca = { cert: existing.caCert, key: existing.caKey };
-    const problem = certificateAuthorityProblem(ca, now);
-    if (problem === undefined) reusableCa = ca;
-    else out.stdout.write(`not reusing ${paths.caCert}: ${problem}\n`);
-  }
+  const reuse = whatToReuse(existing, { service: flags.service, namespace: flags.namespace, extraDnsNames, ipAddresses, now }, paths, out);
+  if (reuse === 'keep') return EXIT_OK;
+  const reusableCa = reuse.ca;
 
   let bundle: CertificateBundle;
   try {
@@ -134,21 +167,7 @@ export async function runCerts(argv: string[], out: CliOutput): Promise<number> 
     return EXIT_FAILURE;
   }
 
-  const caOrigin = reusableCa === undefined ? `new CA "${DEFAULT_CA_COMMON_NAME}"` : 'existing CA, reused';
-  const dnsNames = [...new Set([...serviceDnsNames(flags.service, flags.namespace), ...extraDnsNames])];
-  out.stdout.write(
-    [
-      `wrote ${paths.caCert} (${caOrigin}, expires ${certificateExpiry(bundle.ca.cert).toISOString()})`,
-      `wrote ${paths.caKey} (mode 0600)`,
-      `wrote ${paths.tlsKey} (mode 0600)`,
-      `wrote ${paths.tlsCert} (expires ${certificateExpiry(bundle.serving.cert).toISOString()}, ` +
-        `renew after ${renewalTime(bundle.serving.cert).toISOString()})`,
-      `  DNS names:    ${dnsNames.join(', ')}`,
-      `  IP addresses: ${[...new Set(ipAddresses)].join(', ')}`,
-      `trust it with: curl --cacert ${paths.caCert} https://localhost:8443/healthz`,
-      '',
-    ].join('\n'),
-  );
+  out.stdout.write(writtenSummary(paths, bundle, reusableCa !== undefined, flags, extraDnsNames, ipAddresses));
   return EXIT_OK;
 }
 
