@@ -7,10 +7,9 @@
  * restarting anything it proves, with a server-side dry-run pod in each namespace concerned, that injection works:
  * restarting while the webhook fails open would only create more pods without the sidecar.
  */
-import type { Namespace } from 'kubernetes-types/core/v1.js';
 import { auditCluster, auditSetup } from '../audit/cluster-audit.js';
 import { RESTARTABLE, isRestartable, type Workload } from '../audit/workloads.js';
-import { createDryRunPod, replyMessage, type KubeApi } from '../cluster/check-api.js';
+import { apiServerVersion, createDryRunPod, listNamespaces, patchAppsWorkload, replyMessage, type KubeApi } from '../cluster/check-api.js';
 import { readInjection } from '../cluster/diagnose.js';
 import type { DryRunOutcome } from '../cluster/check-targets.js';
 import { DEFAULT_INJECTOR_NAMESPACE } from '../core/labels.js';
@@ -124,9 +123,8 @@ export function restartPatch(at: Date): unknown {
 
 async function restartWorkload(api: KubeApi, workload: Workload, at: Date): Promise<RestartOutcome> {
   if (!isRestartable(workload.kind)) return { failed: `cannot restart a ${workload.kind}` };
-  const path = `/apis/apps/v1/namespaces/${encodeURIComponent(workload.namespace)}/${RESTARTABLE[workload.kind]}/${encodeURIComponent(workload.name)}`;
   try {
-    const reply = await api.request('PATCH', path, restartPatch(at), { contentType: 'application/strategic-merge-patch+json' });
+    const reply = await patchAppsWorkload(api, RESTARTABLE[workload.kind], workload.namespace, workload.name, restartPatch(at));
     return reply.status === 200 ? 'restarted' : { failed: replyMessage(reply) };
   } catch (err) {
     return { failed: errorLine(err) };
@@ -144,16 +142,14 @@ async function proveInjection(api: KubeApi, namespaces: readonly string[]): Prom
 
 async function repair(api: KubeApi, flags: RepairFlags, env: CheckIo['env'], now: () => Date, configFile?: { path: string; text: string }): Promise<RepairReport | { error: string }> {
   let version: string | undefined;
-  let namespaces: Namespace[];
   try {
-    const versionReply = await api.request('GET', '/version');
-    version = (versionReply.body as { gitVersion?: string } | null)?.gitVersion;
-    const reply = await api.request('GET', '/api/v1/namespaces');
-    if (reply.status !== 200) return { error: `cannot list namespaces: ${replyMessage(reply)}` };
-    namespaces = (reply.body as { items?: Namespace[] }).items ?? [];
+    version = await apiServerVersion(api);
   } catch (err) {
     return { error: errorLine(err) };
   }
+  const listed = await listNamespaces(api);
+  if ('error' in listed) return { error: `cannot list namespaces: ${listed.error}` };
+  const namespaces = listed.items;
   const ownNamespace = injectorNamespace(env, { flag: flags.injectorNamespace });
   const setup = await auditSetup(api, ownNamespace, version, configFile);
   const narrow = { ...(flags.namespace === undefined ? {} : { namespace: flags.namespace }), ...(flags.selector === undefined ? {} : { selector: flags.selector }) };

@@ -1,6 +1,8 @@
 /**
- * The I/O half of `sidecar-injector check`, kept thin: raw JSON requests to the API server with the credentials of
- * a client-node KubeConfig, and a TLS handshake that collects the certificate chain a webhook presents.
+ * The I/O half of `sidecar-injector check` (and of `repair` and the missed-pods auditor), kept thin: raw JSON
+ * requests to the API server with the credentials of a client-node KubeConfig, the reads and writes they make by
+ * object (every API path they use is here), and a TLS handshake that collects the certificate chain a webhook
+ * presents.
  *
  * Raw JSON on purpose: objects reach the diagnosis exactly as the API server sent them (a client-library model
  * would drop fields it does not know), and the `Warning` headers admission webhooks add are kept.
@@ -166,7 +168,7 @@ export function probeCertificateChain(host: string, port: number, servername: st
 }
 
 // ---------------------------------------------------------------------------------------------------------------
-// The reads check and repair make, by object: every API path they use is here.
+// The reads and writes check, repair and the auditor make, by object.
 
 const segment = encodeURIComponent;
 
@@ -232,4 +234,10 @@ export async function createDryRunPod(api: KubeApi, namespace: string): Promise<
   } catch (err) {
     return { namespace, error: errorLine(err) };
   }
+}
+
+/** A strategic merge patch of an apps/v1 workload (`resource`: deployments, statefulsets, daemonsets). */
+export function patchAppsWorkload(api: KubeApi, resource: string, namespace: string, name: string, patch: unknown): Promise<ApiReply> {
+  const path = `/apis/apps/v1/namespaces/${segment(namespace)}/${resource}/${segment(name)}`;
+  return api.request('PATCH', path, patch, { contentType: 'application/strategic-merge-patch+json' });
 }
