@@ -342,12 +342,27 @@ export function readConfigFlag(
   }
 }
 
-/** What check and repair start with: the --config file read (exit 2 when it cannot be), and the connection. */
-export async function openCluster(
+interface ClusterFlags {
+  help: boolean;
+  config?: string;
+  kubeconfig?: string;
+  context?: string;
+  timeoutMs: number;
+}
+
+/**
+ * What check and repair start with: the flags (or the usage), the --config file read (exit 2 when it cannot be),
+ * and the connection.
+ */
+export async function openCluster<F extends ClusterFlags>(
   command: string,
-  flags: { config?: string; kubeconfig?: string; context?: string; timeoutMs: number },
+  usage: string,
+  parse: () => F,
   io: CheckIo,
-): Promise<{ configFile: { path: string; text: string } | undefined; deps: CheckDeps; connection: Connection | { error: string } } | { exitCode: number }> {
+): Promise<{ flags: F; configFile: { path: string; text: string } | undefined; deps: CheckDeps; connection: Connection | { error: string } } | { exitCode: number }> {
+  const parsed = flagsOrExit(command, usage, parse, io);
+  if ('exitCode' in parsed) return parsed;
+  const { flags } = parsed;
   const configFile = readConfigFlag(command, flags.config, io);
   if (configFile === 'failed') return { exitCode: 2 };
   const deps = io.deps ?? realDeps(io.env);
@@ -356,16 +371,13 @@ export async function openCluster(
     ...(flags.context === undefined ? {} : { context: flags.context }),
     timeoutMs: flags.timeoutMs,
   });
-  return { configFile, deps, connection };
+  return { flags, configFile, deps, connection };
 }
 
 export async function runCheck(argv: string[], io: CheckIo): Promise<number> {
-  const parsed = flagsOrExit('check', CHECK_USAGE, () => parseCheckFlags(argv), io);
-  if ('exitCode' in parsed) return parsed.exitCode;
-  const { flags } = parsed;
-  const opened = await openCluster('check', flags, io);
+  const opened = await openCluster('check', CHECK_USAGE, () => parseCheckFlags(argv), io);
   if ('exitCode' in opened) return opened.exitCode;
-  const { configFile, deps, connection } = opened;
+  const { flags, configFile, deps, connection } = opened;
   let facts: CheckFacts;
   if ('error' in connection) {
     facts = {

@@ -15,7 +15,7 @@ import type { DryRunOutcome } from '../cluster/check-targets.js';
 import { DEFAULT_INJECTOR_NAMESPACE } from '../core/labels.js';
 import { errorLine } from '../error-line.js';
 import { openCluster, type CheckDeps, type CheckIo } from './check.js';
-import { EXIT_FAILURE, EXIT_OK, flagsOrExit, parseFlags, UsageError } from './io.js';
+import { EXIT_FAILURE, EXIT_OK, parseFlags, UsageError } from './io.js';
 import { injectorNamespace } from '../runtime/namespace.js';
 
 export const RESTARTED_AT_ANNOTATION = 'kubectl.kubernetes.io/restartedAt';
@@ -189,12 +189,9 @@ export function renderRepair(report: RepairReport): string {
 }
 
 export async function runRepair(argv: string[], io: CheckIo & { deps?: CheckDeps }): Promise<number> {
-  const parsed = flagsOrExit('repair', REPAIR_USAGE, () => parseRepairFlags(argv), io);
-  if ('exitCode' in parsed) return parsed.exitCode;
-  const { flags } = parsed;
-  const opened = await openCluster('repair', flags, io);
+  const opened = await openCluster('repair', REPAIR_USAGE, () => parseRepairFlags(argv), io);
   if ('exitCode' in opened) return opened.exitCode;
-  const { configFile, deps, connection } = opened;
+  const { flags, configFile, deps, connection } = opened;
   const report = 'error' in connection ? connection : await repair(connection.api, flags, io.env, deps.now, configFile);
   if ('error' in report) {
     if (flags.output === 'json') io.stdout.write(`${JSON.stringify({ ok: false, error: report.error }, null, 2)}\n`);
