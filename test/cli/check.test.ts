@@ -4,10 +4,7 @@
  */
 import { X509Certificate } from 'node:crypto';
 import { readFileSync } from 'node:fs';
-import { createServer as createHttpsServer, type Server } from 'node:https';
-import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
-import type { TLSSocket } from 'node:tls';
 import { Writable } from 'node:stream';
 import { KubeConfig } from '@kubernetes/client-node';
 import type { MutatingWebhookConfiguration } from 'kubernetes-types/admissionregistration/v1.js';
@@ -25,6 +22,7 @@ import { generateDevCertificates, type CertificateBundle } from '../../src/tls/c
 import { computeInjection } from '../../src/core/engine.js';
 import { defaultConfig } from '../../src/core/defaults.js';
 import { applyToCopy } from '../support/pod-assertions.js';
+import { FakeApiServer } from '../cluster/fake-apiserver.js';
 import { repoRoot } from '../support/fixtures.js';
 import { injectorNamespace } from '../../src/runtime/namespace.js';
 
@@ -770,39 +768,18 @@ describe('runCheck', () => {
 // The adapter against real local servers.
 
 describe('check-api', () => {
-  let server: Server;
+  let fake: FakeApiServer;
   let port: number;
   let client: { cert: string; key: string };
-  const seen: { method?: string; url?: string; auth?: string; clientCn?: string; body?: string }[] = [];
 
   beforeAll(async () => {
     client = generateDevCertificates({ service: 'client', namespace: 'test' }).serving;
-    server = createHttpsServer({ cert: certs.serving.cert, key: certs.serving.key, ca: [client.cert], requestCert: true, rejectUnauthorized: false }, (req, res) => {
-      let body = '';
-      req.on('data', (c: Buffer) => (body += c.toString()));
-      req.on('end', () => {
-        const peer = (req.socket as TLSSocket).getPeerCertificate();
-        seen.push({ method: req.method, url: req.url, auth: req.headers.authorization, clientCn: String(peer.subject?.CN), body });
-        if (req.url === '/api/v1/namespaces/shop/pods?dryRun=All') {
-          res.writeHead(201, {
-            'content-type': 'application/json',
-            // As the API server sends them: one header per warning, quotes and backslashes escaped.
-            Warning: ['299 - "volume shared-data already exists; reused as it is"', '299 - "say \\"hi\\", then a \\\\ path"'],
-          });
-          res.end(JSON.stringify({ kind: 'Pod', metadata: { name: 'p' } }));
-          return;
-        }
-        res.writeHead(404, { 'content-type': 'application/json' });
-        res.end(JSON.stringify({ kind: 'Status', status: 'Failure', message: 'namespaces "nope" not found', code: 404 }));
-      });
-    });
-    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-    port = (server.address() as AddressInfo).port;
+    fake = new FakeApiServer({ tls: { cert: certs.serving.cert, key: certs.serving.key, clientCa: [client.cert] } });
+    fake.dryRunWarnings = ['volume shared-data already exists; reused as it is', 'say "hi", then a \\ path'];
+    await fake.start();
+    port = fake.port;
   });
-  afterAll(() => {
-    server.closeAllConnections();
-    server.close();
-  });
+  afterAll(() => fake.stop());
 
   function kubeConfigFor(user: { token?: string; client?: { cert: string; key: string } }): KubeConfig {
     const kc = new KubeConfig();
@@ -817,17 +794,18 @@ describe('check-api', () => {
 
   it('sends JSON with the kubeconfig credentials and returns status, body and each warning', async () => {
     const api = kubeApi(kubeConfigFor({ client }), 5_000);
-    const reply = await api.request('POST', '/api/v1/namespaces/shop/pods?dryRun=All', { kind: 'Pod' });
+    const reply = await api.request('POST', '/api/v1/namespaces/shop/pods?dryRun=All', { kind: 'Pod', metadata: { generateName: 'p-' } });
     expect(reply).toEqual({
       status: 201,
-      body: { kind: 'Pod', metadata: { name: 'p' } },
+      // The body went as JSON: the server read its kind and generateName back.
+      body: { kind: 'Pod', metadata: { generateName: 'p-', namespace: 'shop', name: 'p-dry' } },
       warnings: ['volume shared-data already exists; reused as it is', 'say "hi", then a \\ path'],
     });
-    expect(seen.at(-1)).toMatchObject({ method: 'POST', clientCn: 'client.test.svc', body: '{"kind":"Pod"}' });
+    expect(fake.callers.at(-1)).toMatchObject({ method: 'POST', clientCn: 'client.test.svc' });
     const tokenApi = kubeApi(kubeConfigFor({ token: 's3cret' }), 5_000);
     const missing = await tokenApi.request('GET', '/api/v1/namespaces/nope');
     expect(missing.status).toBe(404);
-    expect(seen.at(-1)?.auth).toBe('Bearer s3cret');
+    expect(fake.callers.at(-1)?.authorization).toBe('Bearer s3cret');
   });
 
   it('parses warning headers', () => {

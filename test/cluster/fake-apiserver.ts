@@ -14,8 +14,13 @@
  * metadata.name with resourceVersion replay and 410 after `compact`) and one `webhookConfiguration` (get, JSON
  * patch with `test` operations answering 422 when one fails). `self-managed.cluster.test.ts` checks the same
  * against a real API server where one is available. An object put by path (`putObject`) wins over both.
+ *
+ * With `tls`, it serves HTTPS and asks for client certificates, as a real API server does, and records each
+ * caller's credentials (`callers`): the check-api adapter is tested through it with a token and a client cert.
  */
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { createServer as createHttpsServer } from 'node:https';
+import type { TLSSocket } from 'node:tls';
 import type { AddressInfo } from 'node:net';
 import { KubeConfig } from '@kubernetes/client-node';
 import fastJsonPatch, { type Operation } from 'fast-json-patch';
@@ -40,6 +45,23 @@ export interface ObjectInput {
   name: string;
   labels?: Record<string, string>;
   kubeletVersion?: string;
+}
+
+/** HTTPS with client certificates asked for (not required: a token works too), as a real API server serves. */
+export interface FakeApiServerTls {
+  cert: string;
+  key: string;
+  /** CAs whose client certificates the server accepts. */
+  clientCa: string[];
+}
+
+/** Who called: the method and path, and the credentials the client presented. */
+export interface FakeApiCaller {
+  method: string;
+  path: string;
+  authorization?: string | undefined;
+  /** The CN of the client certificate, over HTTPS. */
+  clientCn?: string | undefined;
 }
 
 export class FakeApiServer {
@@ -81,8 +103,20 @@ export class FakeApiServer {
   /** Bytes of response bodies sent, for the bench. */
   bytesSent = 0;
 
-  constructor() {
-    this.server = createServer((req, res) => this.handle(req, res));
+  /** Every caller, in order, with its credentials. */
+  readonly callers: FakeApiCaller[] = [];
+  /** Warnings the admission chain adds to a dry-run pod create (sent as `Warning: 299` headers). */
+  dryRunWarnings: string[] = [];
+  private readonly tls: boolean;
+
+  constructor(options: { tls?: FakeApiServerTls } = {}) {
+    const handler = (req: IncomingMessage, res: ServerResponse): void => this.handle(req, res);
+    const tls = options.tls;
+    this.tls = tls !== undefined;
+    this.server =
+      tls === undefined
+        ? createServer(handler)
+        : createHttpsServer({ cert: tls.cert, key: tls.key, ca: tls.clientCa, requestCert: true, rejectUnauthorized: false }, handler);
   }
 
   async start(): Promise<void> {
@@ -91,7 +125,7 @@ export class FakeApiServer {
   }
 
   get url(): string {
-    return `http://127.0.0.1:${this.port}`;
+    return `${this.tls ? 'https' : 'http'}://127.0.0.1:${this.port}`;
   }
 
   /** A KubeConfig for client-node pointing here. */
@@ -179,9 +213,12 @@ export class FakeApiServer {
     for (const res of this.watchers[kind]) res.write(`${JSON.stringify({ type: event.type, object: event.object })}\n`);
   }
 
-  private json(res: ServerResponse, status: number, body: unknown): void {
+  private json(res: ServerResponse, status: number, body: unknown, warnings: readonly string[] = []): void {
     const text = JSON.stringify(body);
     this.bytesSent += Buffer.byteLength(text);
+    // As the API server sends them: one header per warning, quotes and backslashes escaped.
+    const warning = warnings.map((w) => `299 - "${w.replace(/["\\]/g, (c) => `\\${c}`)}"`);
+    if (warning.length > 0) res.setHeader('warning', warning);
     res.writeHead(status, { 'content-type': 'application/json' });
     res.end(text);
   }
@@ -244,7 +281,7 @@ export class FakeApiServer {
         const pod = { ...(body as Record<string, unknown>) };
         const metadata = { ...(pod.metadata as Record<string, unknown>), namespace, name: `${String((pod.metadata as { generateName?: string }).generateName ?? 'pod-')}dry` };
         const created = { ...pod, metadata };
-        this.json(res, 201, this.webhook === undefined ? created : this.webhook(created, namespace));
+        this.json(res, 201, this.webhook === undefined ? created : this.webhook(created, namespace), this.dryRunWarnings);
       });
       return true;
     }
@@ -293,6 +330,10 @@ export class FakeApiServer {
     const url = new URL(req.url ?? '/', 'http://fake');
     const patchType = req.method === 'PATCH' ? ` ${req.headers['content-type'] ?? ''}` : '';
     this.requests.push(`${req.method ?? ''} ${url.pathname}${url.search}${patchType}`);
+    const socket = req.socket as Partial<TLSSocket>;
+    const cn = this.tls ? socket.getPeerCertificate?.().subject?.CN : undefined;
+    const clientCn = cn === undefined ? undefined : String(cn);
+    this.callers.push({ method: req.method ?? '', path: `${url.pathname}${url.search}`, authorization: req.headers.authorization, clientCn });
     const path = url.pathname;
     if (!this.objects2.has(path) && this.handleCertificates(req, res, url)) return;
     if (this.handleObjects(req, res, url)) return;
