@@ -114,10 +114,8 @@ export async function startClusterFacts(options: ClusterFactsOptions): Promise<C
     onSynced: () => logSynced(),
   });
 
-  // Nodes: the oldest kubelet is recomputed lazily, once per change, not once per node event or request.
-  const kubelets = new Map<string, string | undefined>();
-  let oldestKubelet: string | undefined;
-  let kubeletsChanged = true;
+  // Nodes: each kubelet version, for the oldest one.
+  const kubelets = kubeletCache();
   const nodeWatch = superviseInformer<SlimNode & KubernetesObject>(supervision, {
     name: 'nodes',
     path: '/api/v1/nodes',
@@ -126,33 +124,16 @@ export async function startClusterFacts(options: ClusterFactsOptions): Promise<C
       return { metadata: list.metadata, items: list.items.map(slimNode) };
     },
     slim: slimNode,
-    onEvent: {
-      set: (node) => {
-        const version = node.status.nodeInfo.kubeletVersion;
-        if (kubelets.has(node.metadata.name) && kubelets.get(node.metadata.name) === version) return;
-        kubelets.set(node.metadata.name, version);
-        kubeletsChanged = true;
-      },
-      remove: (node) => {
-        kubeletsChanged = kubelets.delete(node.metadata.name) || kubeletsChanged;
-      },
-    },
+    onEvent: kubelets,
     onSynced: () => logSynced(),
   });
-  const minKubeletVersion = (): string | undefined => {
-    // Before the first list the map is empty or partial: no evidence yet.
-    if (!nodeWatch.synced()) return undefined;
-    if (kubeletsChanged) {
-      oldestKubelet = oldestKubeletVersion(kubelets.values());
-      kubeletsChanged = false;
-    }
-    return oldestKubelet;
-  };
+  // Before the first list the map is empty or partial: no evidence yet.
+  const minKubeletVersion = (): string | undefined => (nodeWatch.synced() ? kubelets.oldest() : undefined);
 
   function logSynced(): void {
     if (!namespaceWatch.synced() || !nodeWatch.synced()) return;
     log.info(
-      { namespaces: namespaces.size, nodes: kubelets.size, minKubeletVersion: minKubeletVersion() ?? 'unknown' },
+      { namespaces: namespaces.size, nodes: kubelets.size(), minKubeletVersion: minKubeletVersion() ?? 'unknown' },
       'cluster: namespace and node caches synced',
     );
   }
@@ -179,6 +160,32 @@ export async function startClusterFacts(options: ClusterFactsOptions): Promise<C
       timers.close();
       await Promise.all([namespaceWatch.stop(), nodeWatch.stop()]);
     },
+  };
+}
+
+/** Each node's kubelet version; the oldest is recomputed lazily, once per change, not once per node event or request. */
+function kubeletCache(): { set(node: SlimNode): void; remove(node: SlimNode): void; oldest(): string | undefined; size(): number } {
+  const kubelets = new Map<string, string | undefined>();
+  let oldestKubelet: string | undefined;
+  let changed = true;
+  return {
+    set(node) {
+      const version = node.status.nodeInfo.kubeletVersion;
+      if (kubelets.has(node.metadata.name) && kubelets.get(node.metadata.name) === version) return;
+      kubelets.set(node.metadata.name, version);
+      changed = true;
+    },
+    remove(node) {
+      changed = kubelets.delete(node.metadata.name) || changed;
+    },
+    oldest() {
+      if (changed) {
+        oldestKubelet = oldestKubeletVersion(kubelets.values());
+        changed = false;
+      }
+      return oldestKubelet;
+    },
+    size: () => kubelets.size,
   };
 }
 
