@@ -6,6 +6,8 @@ import { computeInjection } from '../core/engine.js';
 import type { InjectionContext, InjectionResult, InjectorConfig, PodSecurityLevel } from '../core/types.js';
 import type { AdmissionResponse, AdmissionReviewRequest, AdmissionReviewResponse } from './review.js';
 import { admissionWarnings, warningLine } from './warnings.js';
+import { isRecord } from '../core/json.js';
+import { errorLine } from '../error-line.js';
 
 export type ComputeInjection = (pod: unknown, config: InjectorConfig, context: InjectionContext) => InjectionResult;
 
@@ -64,10 +66,6 @@ function forLog(warnings: readonly string[]): string[] {
 
 const FAULT_WARNING = 'sidecar-injector: internal error, the pod was admitted without the sidecar';
 
-function isRecord(value: unknown): value is Record<string, unknown> {
-  return typeof value === 'object' && value !== null && !Array.isArray(value);
-}
-
 /** `request.namespace` is authoritative; a pod's own `metadata.namespace` is often empty on CREATE. */
 export function requestNamespace(review: AdmissionReviewRequest): string {
   const { request } = review;
@@ -86,10 +84,6 @@ export function requestObjectName(review: AdmissionReviewRequest): string | unde
   if (typeof metadata.name === 'string' && metadata.name !== '') return metadata.name;
   if (typeof metadata.generateName === 'string' && metadata.generateName !== '') return metadata.generateName;
   return undefined;
-}
-
-function errorMessage(err: unknown): string {
-  return err instanceof Error ? err.message : String(err);
 }
 
 function envelope(review: AdmissionReviewRequest, response: AdmissionResponse): AdmissionReviewResponse {
@@ -138,7 +132,7 @@ export async function admit(review: AdmissionReviewRequest, deps: AdmissionDeps)
   try {
     facts = await deps.clusterFacts(namespace);
   } catch (err) {
-    return ourFault(review, config, FAULT_CLUSTER_FACTS, errorMessage(err), err, []);
+    return ourFault(review, config, FAULT_CLUSTER_FACTS, errorLine(err), err, []);
   }
 
   const context: InjectionContext = {
@@ -152,7 +146,7 @@ export async function admit(review: AdmissionReviewRequest, deps: AdmissionDeps)
   try {
     result = (deps.engine ?? computeInjection)(request.object, config, context);
   } catch (err) {
-    return ourFault(review, config, FAULT_ENGINE_EXCEPTION, errorMessage(err), err, []);
+    return ourFault(review, config, FAULT_ENGINE_EXCEPTION, errorLine(err), err, []);
   }
 
   const { decision } = result;

@@ -3,6 +3,7 @@
  * shape). Hand-written: no types package ships them. Only the envelope is checked; `request.object` stays whatever
  * JSON arrived, so fields our types do not know are never stripped.
  */
+import { isRecord } from '../core/json.js';
 
 export const ADMISSION_V1 = 'admission.k8s.io/v1';
 export const ADMISSION_V1BETA1 = 'admission.k8s.io/v1beta1';
@@ -82,10 +83,6 @@ export interface AdmissionReviewResponse {
 }
 
 export type ParseResult = { ok: true; review: AdmissionReviewRequest } | { ok: false; reason: string };
-
-function isRecord(value: unknown): value is Record<string, unknown> {
-  return typeof value === 'object' && value !== null && !Array.isArray(value);
-}
 
 function describe(value: unknown): string {
   if (value === null) return 'null';

@@ -12,7 +12,7 @@
  */
 import { Gauge, type Registry } from 'prom-client';
 import type { Namespace } from 'kubernetes-types/core/v1.js';
-import { replyMessage, type KubeApi } from '../cluster/check-api.js';
+import { listNamespaces, type KubeApi } from '../cluster/check-api.js';
 import { auditSettingsOf } from '../config/parse.js';
 import type { AuditContext } from '../core/missed-sidecar.js';
 import { excludedNamespaceList, namespaceSelected } from '../core/selection.js';
@@ -125,6 +125,20 @@ function publish(metrics: Metrics, result: ScanResult, namespaces: readonly stri
   metrics.lastSuccess.set(nowMs / 1000);
 }
 
+function logFigures(log: AuditorOptions['log'], result: ScanResult): void {
+  log.info(
+    {
+      missing: total(result.missedByNamespace),
+      stale: total(result.staleByNamespace),
+      missingByNamespace: result.missedByNamespace,
+      staleByNamespace: result.staleByNamespace,
+      scanned: result.scanned,
+      requests: result.requests,
+    },
+    'missed-pods audit: figures changed',
+  );
+}
+
 export function createMissedPodsAuditor(options: AuditorOptions): MissedPodsAuditor {
   const timers = options.timers ?? realTimers;
   const metrics = gauges(options.metricsRegistry);
@@ -148,14 +162,9 @@ export function createMissedPodsAuditor(options: AuditorOptions): MissedPodsAudi
       if (error !== lastError) options.log.warn({ error }, 'missed-pods audit failed; the figures keep their last values');
       lastError = error;
     };
-    let namespaces: Namespace[];
-    try {
-      const reply = await options.api.request('GET', '/api/v1/namespaces');
-      if (reply.status !== 200) return failed(`cannot list namespaces: ${replyMessage(reply)}`);
-      namespaces = (reply.body as { items?: Namespace[] }).items ?? [];
-    } catch (err) {
-      return failed(`cannot list namespaces: ${errorLine(err)}`);
-    }
+    const listed = await listNamespaces(options.api);
+    if ('error' in listed) return failed(`cannot list namespaces: ${listed.error}`);
+    const namespaces = listed.items;
     const scan = await scanPods({ api: options.api, namespaces, config, context: options.context() });
     if (!scan.ok) return failed(scan.forbidden ? `${scan.error} (install manifests/components/audit)` : scan.error);
     lastError = undefined;
@@ -163,19 +172,7 @@ export function createMissedPodsAuditor(options: AuditorOptions): MissedPodsAudi
     const audited = namespaces.map((ns) => ns.metadata?.name ?? '').filter((ns) => namespaceSelected(excluded, ns, labelsOf(namespaces, ns)));
     publish(metrics, scan.result, audited, timers.now());
     const now = figures(scan.result);
-    if (now !== lastFigures) {
-      options.log.info(
-        {
-          missing: total(scan.result.missedByNamespace),
-          stale: total(scan.result.staleByNamespace),
-          missingByNamespace: scan.result.missedByNamespace,
-          staleByNamespace: scan.result.staleByNamespace,
-          scanned: scan.result.scanned,
-          requests: scan.result.requests,
-        },
-        'missed-pods audit: figures changed',
-      );
-    }
+    if (now !== lastFigures) logFigures(options.log, scan.result);
     lastFigures = now;
   };
 

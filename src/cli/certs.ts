@@ -1,5 +1,4 @@
 import { isIP } from 'node:net';
-import { parseArgs } from 'node:util';
 import {
   certificateExpiry,
   certificateAuthorityProblem,
@@ -21,7 +20,8 @@ import {
   writeCertificateFiles,
   type CertificateFileContents,
 } from '../tls/certificate-files.js';
-import { EXIT_FAILURE, EXIT_OK, flagsOrExit } from './io.js';
+import { errorLine } from '../error-line.js';
+import { EXIT_FAILURE, EXIT_OK, flagsOrExit, parseFlags, UsageError } from './io.js';
 
 export interface CliOutput {
   stdout: NodeJS.WritableStream;
@@ -66,8 +66,62 @@ interface CertsFlags {
   help: boolean;
 }
 
+type ServingExpectation = Parameters<typeof servingCertificateProblem>[2];
+
+/**
+ * What the existing files allow: keeping them all ('keep', said on stdout), or reusing the CA (when it can still
+ * sign) for a new serving pair.
+ */
+function whatToReuse(
+  existing: CertificateFileContents,
+  expect: ServingExpectation & { now: Date },
+  paths: ReturnType<typeof certificateFilePaths>,
+  out: CliOutput,
+): 'keep' | { ca: KeyPairPem | undefined } {
+  if (existing.tlsCert !== undefined) {
+    const problem = existingServingProblem(existing, expect);
+    if (problem === undefined) {
+      out.stdout.write(
+        `kept the existing certificates in ${paths.dir}: ${paths.tlsCert} is valid until ` +
+          `${certificateExpiry(existing.tlsCert).toISOString()} (use --force to replace them)\n`,
+      );
+      return 'keep';
+    }
+    out.stdout.write(`replacing the certificates in ${paths.dir}: ${problem}\n`);
+  }
+  if (existing.caCert === undefined || existing.caKey === undefined) return { ca: undefined };
+  const ca = { cert: existing.caCert, key: existing.caKey };
+  const problem = certificateAuthorityProblem(ca, expect.now);
+  if (problem === undefined) return { ca };
+  out.stdout.write(`not reusing ${paths.caCert}: ${problem}\n`);
+  return { ca: undefined };
+}
+
+function writtenSummary(
+  paths: ReturnType<typeof certificateFilePaths>,
+  bundle: CertificateBundle,
+  caReused: boolean,
+  flags: CertsFlags,
+  extraDnsNames: readonly string[],
+  ipAddresses: readonly string[],
+): string {
+  const caOrigin = caReused ? 'existing CA, reused' : `new CA "${DEFAULT_CA_COMMON_NAME}"`;
+  const dnsNames = [...new Set([...serviceDnsNames(flags.service, flags.namespace), ...extraDnsNames])];
+  return [
+    `wrote ${paths.caCert} (${caOrigin}, expires ${certificateExpiry(bundle.ca.cert).toISOString()})`,
+    `wrote ${paths.caKey} (mode 0600)`,
+    `wrote ${paths.tlsKey} (mode 0600)`,
+    `wrote ${paths.tlsCert} (expires ${certificateExpiry(bundle.serving.cert).toISOString()}, ` +
+      `renew after ${renewalTime(bundle.serving.cert).toISOString()})`,
+    `  DNS names:    ${dnsNames.join(', ')}`,
+    `  IP addresses: ${[...new Set(ipAddresses)].join(', ')}`,
+    `trust it with: curl --cacert ${paths.caCert} https://localhost:8443/healthz`,
+    '',
+  ].join('\n');
+}
+
 export async function runCerts(argv: string[], out: CliOutput): Promise<number> {
-  const parsed = flagsOrExit('certs', USAGE, () => parseFlags(argv), out, oneLine);
+  const parsed = flagsOrExit('certs', USAGE, () => parseCertsFlags(argv), out);
   if ('exitCode' in parsed) return parsed.exitCode;
   const flags: CertsFlags = parsed.flags;
 
@@ -81,35 +135,14 @@ export async function runCerts(argv: string[], out: CliOutput): Promise<number> 
     try {
       existing = await readCertificateFiles(flags.outDir);
     } catch (err) {
-      out.stderr.write(`sidecar-injector certs: cannot read existing certificates: ${oneLine(err)}\n`);
+      out.stderr.write(`sidecar-injector certs: cannot read existing certificates: ${errorLine(err)}\n`);
       return EXIT_FAILURE;
     }
   }
 
-  let reusableCa: KeyPairPem | undefined;
-  if (existing.tlsCert !== undefined) {
-    const problem = existingServingProblem(existing, {
-      service: flags.service,
-      namespace: flags.namespace,
-      extraDnsNames,
-      ipAddresses,
-      now,
-    });
-    if (problem === undefined) {
-      out.stdout.write(
-        `kept the existing certificates in ${paths.dir}: ${paths.tlsCert} is valid until ` +
-          `${certificateExpiry(existing.tlsCert).toISOString()} (use --force to replace them)\n`,
-      );
-      return EXIT_OK;
-    }
-    out.stdout.write(`replacing the certificates in ${paths.dir}: ${problem}\n`);
-  }
-  if (existing.caCert !== undefined && existing.caKey !== undefined) {
-    const ca = { cert: existing.caCert, key: existing.caKey };
-    const problem = certificateAuthorityProblem(ca, now);
-    if (problem === undefined) reusableCa = ca;
-    else out.stdout.write(`not reusing ${paths.caCert}: ${problem}\n`);
-  }
+  const reuse = whatToReuse(existing, { service: flags.service, namespace: flags.namespace, extraDnsNames, ipAddresses, now }, paths, out);
+  if (reuse === 'keep') return EXIT_OK;
+  const reusableCa = reuse.ca;
 
   let bundle: CertificateBundle;
   try {
@@ -123,37 +156,23 @@ export async function runCerts(argv: string[], out: CliOutput): Promise<number> 
     });
     bundle = { ca, serving };
   } catch (err) {
-    out.stderr.write(`sidecar-injector certs: ${oneLine(err)}\n`);
+    out.stderr.write(`sidecar-injector certs: ${errorLine(err)}\n`);
     return EXIT_FAILURE;
   }
 
   try {
     await writeCertificateFiles(flags.outDir, bundle);
   } catch (err) {
-    out.stderr.write(`sidecar-injector certs: cannot write certificates: ${oneLine(err)}\n`);
+    out.stderr.write(`sidecar-injector certs: cannot write certificates: ${errorLine(err)}\n`);
     return EXIT_FAILURE;
   }
 
-  const caOrigin = reusableCa === undefined ? `new CA "${DEFAULT_CA_COMMON_NAME}"` : 'existing CA, reused';
-  const dnsNames = [...new Set([...serviceDnsNames(flags.service, flags.namespace), ...extraDnsNames])];
-  out.stdout.write(
-    [
-      `wrote ${paths.caCert} (${caOrigin}, expires ${certificateExpiry(bundle.ca.cert).toISOString()})`,
-      `wrote ${paths.caKey} (mode 0600)`,
-      `wrote ${paths.tlsKey} (mode 0600)`,
-      `wrote ${paths.tlsCert} (expires ${certificateExpiry(bundle.serving.cert).toISOString()}, ` +
-        `renew after ${renewalTime(bundle.serving.cert).toISOString()})`,
-      `  DNS names:    ${dnsNames.join(', ')}`,
-      `  IP addresses: ${[...new Set(ipAddresses)].join(', ')}`,
-      `trust it with: curl --cacert ${paths.caCert} https://localhost:8443/healthz`,
-      '',
-    ].join('\n'),
-  );
+  out.stdout.write(writtenSummary(paths, bundle, reusableCa !== undefined, flags, extraDnsNames, ipAddresses));
   return EXIT_OK;
 }
 
-function parseFlags(argv: string[]): CertsFlags {
-  const { values } = parseArgs({ args: argv, options: OPTIONS, strict: true, allowPositionals: false });
+function parseCertsFlags(argv: string[]): CertsFlags {
+  const values = parseFlags(argv, OPTIONS);
   const flags: CertsFlags = {
     outDir: values['out-dir'],
     service: values.service,
@@ -163,15 +182,15 @@ function parseFlags(argv: string[]): CertsFlags {
     force: values.force,
     help: values.help,
   };
-  if (flags.outDir === '') throw new Error('--out-dir must not be empty');
+  if (flags.outDir === '') throw new UsageError('--out-dir must not be empty');
   if (!flags.help) {
     // Name errors are usage errors (exit 2), not failures while generating.
     serviceDnsNames(flags.service, flags.namespace);
     for (const name of flags.dnsNames) {
-      if (!isDnsName(name)) throw new Error(`invalid --dns-name "${name}"`);
+      if (!isDnsName(name)) throw new UsageError(`invalid --dns-name "${name}"`);
     }
     for (const ip of flags.ipAddresses) {
-      if (isIP(ip) === 0) throw new Error(`invalid --ip-address "${ip}"`);
+      if (isIP(ip) === 0) throw new UsageError(`invalid --ip-address "${ip}"`);
     }
   }
   return flags;
@@ -187,14 +206,3 @@ function existingServingProblem(
   return servingCertificateProblem({ cert: existing.tlsCert, key: existing.tlsKey }, existing.caCert, expect);
 }
 
-function oneLine(err: unknown): string {
-  const message = err instanceof Error ? err.message : String(err);
-  const line = message.split('\n')[0] ?? message;
-  // parseArgs appends a hint about `--` that only confuses: its first sentence is the useful part.
-  if (isParseArgsError(err)) return line.split('. ')[0] ?? line;
-  return line;
-}
-
-function isParseArgsError(err: unknown): boolean {
-  return err instanceof Error && 'code' in err && typeof err.code === 'string' && err.code.startsWith('ERR_PARSE_ARGS');
-}

@@ -7,40 +7,39 @@
  */
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { parseArgs } from 'node:util';
-import type { MutatingWebhookConfiguration } from 'kubernetes-types/admissionregistration/v1.js';
-import type { Namespace, Pod, Secret, Service } from 'kubernetes-types/core/v1.js';
-import type { EndpointSlice } from 'kubernetes-types/discovery/v1.js';
-import { replyMessage, type ChainProbe, type KubeApi } from '../cluster/check-api.js';
+import type { Namespace } from 'kubernetes-types/core/v1.js';
 import {
-  CHECKS,
+  apiServerVersion,
+  createDryRunPod,
+  getSecret,
+  getService,
+  getWebhookConfiguration,
+  listNamespaces,
+  listServiceEndpointSlices,
+  replyMessage,
+  type ChainProbe,
+  type KubeApi,
+} from '../cluster/check-api.js';
+import { diagnose, exitCodeFor } from '../cluster/diagnose.js';
+import { buildReport, renderText } from './check-report.js';
+import {
   DEFAULT_TLS_SECRET,
   DEFAULT_WEBHOOK_CONFIGURATION,
-  diagnose,
   dryRunTarget,
   excludedNamespaces,
-  exitCodeFor,
-  probePod,
-  readInjection,
-  summariseNamespaces,
   webhookEndpoint,
   type CheckFacts,
-  type CheckResult,
-  type CheckStatus,
-  type DryRunOutcome,
   type DryRunTarget,
   type Listing,
-  type Lookup,
   type TlsProbe,
   type WebhookEndpoint,
-} from '../cluster/diagnose.js';
+} from '../cluster/check-targets.js';
 import { auditCluster, auditSetup, type MissedPodsFacts } from '../audit/cluster-audit.js';
 import { DEFAULT_INJECTOR_NAMESPACE } from '../core/labels.js';
-import type { Workload } from '../audit/workloads.js';
 import { POD_SECURITY_LEVELS, type PodSecurityLevel } from '../core/types.js';
 import { errorLine } from '../error-line.js';
-import { flagsOrExit } from './io.js';
-
+import { flagsOrExit, parseFlags, UsageError } from './io.js';
+import { injectorNamespace } from '../runtime/namespace.js';
 
 export const CHECK_USAGE = `Usage: sidecar-injector check [options]
 
@@ -107,16 +106,8 @@ export interface CheckFlags {
   pods: boolean;
 }
 
-class UsageError extends Error {}
-
 export function parseCheckFlags(argv: string[]): CheckFlags {
-  let values;
-  try {
-    ({ values } = parseArgs({ args: argv, options: OPTIONS, strict: true, allowPositionals: false }));
-  } catch (err) {
-    const message = err instanceof Error ? err.message : String(err);
-    throw new UsageError((message.split('\n')[0] ?? message).split('. ')[0] ?? message);
-  }
+  const values = parseFlags(argv, OPTIONS);
   const output = values.output;
   if (output !== 'text' && output !== 'json') throw new UsageError(`--output must be text or json, got "${output}"`);
   const level = values['pod-security-default'];
@@ -185,57 +176,59 @@ export interface CheckIo {
 
 export { replyMessage };
 
-async function lookup<T>(api: KubeApi, path: string): Promise<Lookup<T>> {
-  try {
-    const reply = await api.request('GET', path);
-    if (reply.status === 200) return { found: true, object: reply.body as T };
-    if (reply.status === 404) return { found: false };
-    return { error: replyMessage(reply) };
-  } catch (err) {
-    return { error: errorLine(err) };
+/** Whether the webhook answers TLS at the endpoint, and with which chain. */
+async function probeServed(
+  endpoint: WebhookEndpoint,
+  connection: Connection,
+  timeoutMs: number,
+  probe: CheckDeps['probe'],
+): Promise<TlsProbe> {
+  if (endpoint.kind === 'service' && !connection.inCluster) {
+    return { reached: false, skipped: `Service ${endpoint.host} not reachable from here (outside the cluster)` };
   }
+  const target = `${endpoint.host}:${endpoint.port}`;
+  const reply = await probe(endpoint.host, endpoint.port, endpoint.host, timeoutMs);
+  return reply.reached ? { reached: true, target, chain: reply.chain } : { reached: false, target, error: reply.error };
 }
 
-async function listing<T>(api: KubeApi, path: string): Promise<Listing<T>> {
-  try {
-    const reply = await api.request('GET', path);
-    if (reply.status !== 200) return { error: replyMessage(reply) };
-    const items = (reply.body as { items?: T[] | null }).items;
-    return { items: items ?? [] };
-  } catch (err) {
-    return { error: errorLine(err) };
-  }
-}
+type ServingFacts = Pick<CheckFacts, 'service' | 'endpointSlices' | 'served' | 'tlsSecret'>;
 
-const segment = encodeURIComponent;
-
-/**
- * The injector's namespace, derived one way everywhere: the flag, else the namespace of the webhook's Service,
- * else POD_NAMESPACE (check running in the injector's pod), else the default.
- */
-export function injectorNamespaceOf(
-  flags: { injectorNamespace?: string },
-  env: CheckIo['env'],
+/** What serves the webhook: the Service and its endpoints, the chain it presents, else the Secret it would use. */
+async function servingFacts(
+  connection: Connection,
+  flags: CheckFlags,
   endpoint: WebhookEndpoint | undefined,
-): string {
-  return (
-    flags.injectorNamespace ??
-    (endpoint?.kind === 'service' ? endpoint.namespace : undefined) ??
-    (env.POD_NAMESPACE?.trim() || undefined) ??
-    DEFAULT_INJECTOR_NAMESPACE
-  );
+  probe: CheckDeps['probe'],
+): Promise<ServingFacts> {
+  if (endpoint === undefined) return {};
+  const served = await probeServed(endpoint, connection, flags.timeoutMs, probe);
+  if (endpoint.kind === 'url') return { served };
+  const { api } = connection;
+  const facts: ServingFacts = {
+    service: await getService(api, endpoint.namespace, endpoint.name),
+    endpointSlices: await listServiceEndpointSlices(api, endpoint.namespace, endpoint.name),
+    served,
+  };
+  if (!served.reached) facts.tlsSecret = { ...(await getSecret(api, endpoint.namespace, flags.tlsSecret)), name: flags.tlsSecret };
+  return facts;
 }
 
-/** A server-side dry-run create of the probe pod: what the admission chain (our webhook included) made of it. */
-export async function createDryRunPod(api: KubeApi, namespace: string): Promise<DryRunOutcome> {
-  try {
-    const reply = await api.request('POST', `/api/v1/namespaces/${segment(namespace)}/pods?dryRun=All`, probePod());
-    return reply.status === 200 || reply.status === 201
-      ? { namespace, status: reply.status, pod: reply.body as Pod, warnings: reply.warnings }
-      : { namespace, status: reply.status, message: replyMessage(reply), warnings: reply.warnings };
-  } catch (err) {
-    return { namespace, error: errorLine(err) };
-  }
+function dryRunTargetFor(flags: CheckFlags, namespaces: Listing<Namespace>, excluded: readonly string[]): DryRunTarget {
+  if (!flags.dryRun) return { skipped: 'not attempted (--no-dry-run)' };
+  if ('items' in namespaces) return dryRunTarget(namespaces.items, flags.namespace, excluded);
+  if (flags.namespace !== undefined) return { namespace: flags.namespace, why: '--namespace' };
+  return { none: 'namespaces could not be listed; pass --namespace' };
+}
+
+async function missedPodsFacts(
+  api: KubeApi,
+  flags: CheckFlags,
+  namespaces: Listing<Namespace>,
+  setup: () => ReturnType<typeof auditSetup>,
+): Promise<MissedPodsFacts> {
+  if (!flags.pods) return { skipped: 'not looked at (--no-pods)' };
+  if (!('items' in namespaces)) return { skipped: 'namespaces could not be listed' };
+  return auditCluster(api, namespaces.items, await setup());
 }
 
 /** Everything the diagnosis needs, fetched in dependency order (the endpoint decides what else to read). */
@@ -255,175 +248,39 @@ export async function gatherFacts(
   };
   let version: string | undefined;
   try {
-    const reply = await api.request('GET', '/version');
-    if (reply.status === 401) throw new Error(`credentials rejected: ${replyMessage(reply)}`);
-    const gitVersion = (reply.body as { gitVersion?: unknown } | null)?.gitVersion;
-    if (reply.status === 200 && typeof gitVersion === 'string') version = gitVersion;
+    version = await apiServerVersion(api);
   } catch (err) {
-    const facts: CheckFacts = {
+    return {
       ...base,
       apiServer: { server: api.server, context: connection.context, error: errorLine(err) },
-      excludedNamespaces: excludedNamespaces(injectorNamespaceOf(flags, env, undefined)),
+      excludedNamespaces: excludedNamespaces(injectorNamespace(env, { flag: flags.injectorNamespace })),
       now: deps.now(),
     };
-    return facts;
   }
 
-  const webhookConfiguration = await lookup<MutatingWebhookConfiguration>(
-    api,
-    `/apis/admissionregistration.k8s.io/v1/mutatingwebhookconfigurations/${segment(flags.webhookConfig)}`,
-  );
+  const webhookConfiguration = await getWebhookConfiguration(api, flags.webhookConfig);
   const endpoint = 'found' in webhookConfiguration && webhookConfiguration.found ? webhookEndpoint(webhookConfiguration.object) : undefined;
+  const serving = await servingFacts(connection, flags, endpoint, deps.probe);
 
-  let service: Lookup<Service> | undefined;
-  let endpointSlices: Listing<EndpointSlice> | undefined;
-  let served: TlsProbe | undefined;
-  let tlsSecret: CheckFacts['tlsSecret'];
-  if (endpoint?.kind === 'service') {
-    const ns = segment(endpoint.namespace);
-    service = await lookup<Service>(api, `/api/v1/namespaces/${ns}/services/${segment(endpoint.name)}`);
-    const selector = segment(`kubernetes.io/service-name=${endpoint.name}`);
-    endpointSlices = await listing<EndpointSlice>(api, `/apis/discovery.k8s.io/v1/namespaces/${ns}/endpointslices?labelSelector=${selector}`);
-    if (connection.inCluster) {
-      const target = `${endpoint.host}:${endpoint.port}`;
-      const probe = await deps.probe(endpoint.host, endpoint.port, endpoint.host, flags.timeoutMs);
-      served = probe.reached ? { reached: true, target, chain: probe.chain } : { reached: false, target, error: probe.error };
-    } else {
-      served = { reached: false, skipped: `Service ${endpoint.host} not reachable from here (outside the cluster)` };
-    }
-    if (!served.reached) {
-      const secret = await lookup<Secret>(api, `/api/v1/namespaces/${ns}/secrets/${segment(flags.tlsSecret)}`);
-      tlsSecret = { ...secret, name: flags.tlsSecret };
-    }
-  } else if (endpoint?.kind === 'url') {
-    const target = `${endpoint.host}:${endpoint.port}`;
-    const probe = await deps.probe(endpoint.host, endpoint.port, endpoint.host, flags.timeoutMs);
-    served = probe.reached ? { reached: true, target, chain: probe.chain } : { reached: false, target, error: probe.error };
-  }
-
-  const injectorNamespace = injectorNamespaceOf(flags, env, endpoint);
-  const excluded = excludedNamespaces(injectorNamespace);
-  const namespaces = await listing<Namespace>(api, '/api/v1/namespaces');
-
-  let target: DryRunTarget;
-  if (!flags.dryRun) target = { skipped: 'not attempted (--no-dry-run)' };
-  else if ('items' in namespaces) target = dryRunTarget(namespaces.items, flags.namespace, excluded);
-  else if (flags.namespace !== undefined) target = { namespace: flags.namespace, why: '--namespace' };
-  else target = { none: 'namespaces could not be listed; pass --namespace' };
-
+  const ownNamespace = injectorNamespace(env, { flag: flags.injectorNamespace, service: endpoint?.kind === 'service' ? endpoint.namespace : undefined });
+  const excluded = excludedNamespaces(ownNamespace);
+  const namespaces = await listNamespaces(api);
+  const target = dryRunTargetFor(flags, namespaces, excluded);
   const dryRun = 'namespace' in target ? await createDryRunPod(api, target.namespace) : undefined;
-
-  let missedPods: MissedPodsFacts;
-  if (!flags.pods) missedPods = { skipped: 'not looked at (--no-pods)' };
-  else if (!('items' in namespaces)) missedPods = { skipped: 'namespaces could not be listed' };
-  else missedPods = await auditCluster(api, namespaces.items, await auditSetup(api, injectorNamespace, version, configFile));
+  const missedPods = await missedPodsFacts(api, flags, namespaces, () => auditSetup(api, ownNamespace, version, configFile));
 
   return {
     ...base,
     missedPods,
     apiServer: { server: api.server, context: connection.context, ...(version === undefined ? {} : { version }) },
     webhookConfiguration,
-    ...(service === undefined ? {} : { service }),
-    ...(endpointSlices === undefined ? {} : { endpointSlices }),
-    ...(served === undefined ? {} : { served }),
-    ...(tlsSecret === undefined ? {} : { tlsSecret }),
+    ...serving,
     namespaces,
     dryRunTarget: target,
     ...(dryRun === undefined ? {} : { dryRun }),
     excludedNamespaces: excluded,
     now: deps.now(),
   };
-}
-
-// ---------------------------------------------------------------------------------------------------------------
-// Reporting.
-
-const SYMBOL: Record<CheckStatus, string> = { pass: '✓', warn: '!', fail: '✗', skip: '-' };
-
-export interface CheckReport {
-  ok: boolean;
-  server: string;
-  context: string | null;
-  webhookConfiguration: string;
-  summary: Record<CheckStatus, number>;
-  checks: CheckResult[];
-  namespaces: { enabled: { name: string; podSecurity: PodSecurityLevel }[]; disabled: string[] } | null;
-  dryRun: { namespace: string; injected: boolean; mode: string | null } | null;
-  /** Pods that should carry the sidecar but do not, by workload; null when not looked at or unreadable. */
-  missedPods: {
-    scanned: number;
-    requests: number;
-    missed: number;
-    missedByNamespace: Record<string, number>;
-    stale: number;
-    staleByNamespace: Record<string, number>;
-    configuration: string;
-    workloads: Workload[];
-  } | null;
-}
-
-/** The JSON document `--output json` prints: every key always present, checks in a fixed order. */
-export function buildReport(facts: CheckFacts, results: CheckResult[]): CheckReport {
-  const summary: Record<CheckStatus, number> = { pass: 0, warn: 0, fail: 0, skip: 0 };
-  for (const r of results) summary[r.status] += 1;
-  const namespaces =
-    facts.namespaces !== undefined && 'items' in facts.namespaces
-      ? summariseNamespaces(facts.namespaces.items, facts.excludedNamespaces, facts.podSecurityDefault)
-      : undefined;
-  const dryRun = facts.dryRun;
-  const reading = dryRun !== undefined && 'pod' in dryRun ? readInjection(dryRun.pod) : undefined;
-  return {
-    ok: exitCodeFor(results) === 0,
-    server: facts.apiServer.server,
-    context: facts.apiServer.context ?? null,
-    webhookConfiguration: facts.webhookConfigurationName,
-    summary,
-    checks: results,
-    namespaces:
-      namespaces === undefined
-        ? null
-        : { enabled: namespaces.enabled.map((n) => ({ name: n.name, podSecurity: n.podSecurity })), disabled: namespaces.disabled },
-    dryRun: dryRun === undefined ? null : { namespace: dryRun.namespace, injected: reading?.injected ?? false, mode: reading?.mode ?? null },
-    missedPods: missedPodsReport(facts.missedPods),
-  };
-}
-
-function missedPodsReport(facts: MissedPodsFacts | undefined): CheckReport['missedPods'] {
-  if (facts === undefined || !('ok' in facts) || !facts.ok) return null;
-  const { result, workloads, configSource } = facts;
-  return {
-    scanned: result.scanned,
-    requests: result.requests,
-    missed: result.missed.length,
-    missedByNamespace: result.missedByNamespace,
-    stale: Object.values(result.staleByNamespace).reduce((a, b) => a + b, 0),
-    staleByNamespace: result.staleByNamespace,
-    configuration: configSource,
-    workloads,
-  };
-}
-
-function plural(n: number, word: string): string {
-  return `${n} ${word}${n === 1 ? '' : 's'}`;
-}
-
-export function renderText(report: CheckReport): string {
-  const width = Math.max(...CHECKS.map((c) => c.title.length));
-  const titles = new Map(CHECKS.map((c) => [c.id, c.title]));
-  const lines = [
-    `sidecar-injector check: ${report.server || 'no connection'}${report.context === null ? '' : ` (context ${report.context})`}, ` +
-      `MutatingWebhookConfiguration ${report.webhookConfiguration}`,
-  ];
-  for (const check of report.checks) {
-    lines.push(`${SYMBOL[check.status]} ${(titles.get(check.id) ?? check.id).padEnd(width)}  ${check.message}`);
-    for (const detail of check.details) lines.push(`  ${' '.repeat(width)}    ${detail}`);
-  }
-  const { pass, warn, fail, skip } = report.summary;
-  lines.push(
-    `${fail > 0 ? 'FAILED' : 'OK'}: ${plural(pass, 'check')} passed, ${plural(warn, 'warning')}, ${plural(fail, 'failure')}` +
-      `${skip > 0 ? `, ${skip} skipped` : ''}`,
-  );
-  return `${lines.join('\n')}\n`;
 }
 
 // ---------------------------------------------------------------------------------------------------------------
@@ -485,24 +342,48 @@ export function readConfigFlag(
   }
 }
 
-export async function runCheck(argv: string[], io: CheckIo): Promise<number> {
-  const parsed = flagsOrExit('check', CHECK_USAGE, () => parseCheckFlags(argv), io);
-  if ('exitCode' in parsed) return parsed.exitCode;
+interface ClusterFlags {
+  help: boolean;
+  config?: string;
+  kubeconfig?: string;
+  context?: string;
+  timeoutMs: number;
+}
+
+/**
+ * What check and repair start with: the flags (or the usage), the --config file read (exit 2 when it cannot be),
+ * and the connection.
+ */
+export async function openCluster<F extends ClusterFlags>(
+  command: string,
+  usage: string,
+  parse: () => F,
+  io: CheckIo,
+): Promise<{ flags: F; configFile: { path: string; text: string } | undefined; deps: CheckDeps; connection: Connection | { error: string } } | { exitCode: number }> {
+  const parsed = flagsOrExit(command, usage, parse, io);
+  if ('exitCode' in parsed) return parsed;
   const { flags } = parsed;
-  const configFile = readConfigFlag('check', flags.config, io);
-  if (configFile === 'failed') return 2;
+  const configFile = readConfigFlag(command, flags.config, io);
+  if (configFile === 'failed') return { exitCode: 2 };
   const deps = io.deps ?? realDeps(io.env);
   const connection = await deps.connect({
     ...(flags.kubeconfig === undefined ? {} : { kubeconfig: flags.kubeconfig }),
     ...(flags.context === undefined ? {} : { context: flags.context }),
     timeoutMs: flags.timeoutMs,
   });
+  return { flags, configFile, deps, connection };
+}
+
+export async function runCheck(argv: string[], io: CheckIo): Promise<number> {
+  const opened = await openCluster('check', CHECK_USAGE, () => parseCheckFlags(argv), io);
+  if ('exitCode' in opened) return opened.exitCode;
+  const { flags, configFile, deps, connection } = opened;
   let facts: CheckFacts;
   if ('error' in connection) {
     facts = {
       webhookConfigurationName: flags.webhookConfig,
       apiServer: { server: '', error: connection.error },
-      excludedNamespaces: excludedNamespaces(injectorNamespaceOf(flags, io.env, undefined)),
+      excludedNamespaces: excludedNamespaces(injectorNamespace(io.env, { flag: flags.injectorNamespace })),
       podSecurityDefault: flags.podSecurityDefault,
       inCluster: false,
       now: deps.now(),

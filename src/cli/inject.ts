@@ -3,7 +3,6 @@
  * learn from the cluster given as flags.
  */
 import { readFile } from 'node:fs/promises';
-import { parseArgs } from 'node:util';
 import { createTwoFilesPatch } from 'diff';
 import fastJsonPatch from 'fast-json-patch';
 import type { Operation } from 'fast-json-patch';
@@ -16,7 +15,7 @@ import { uninjectPod } from '../core/uninject.js';
 import { parseMinorVersion } from '../core/versions.js';
 import { transformManifests, type ObjectReport, type PodOutcome } from '../offline/transform.js';
 import type { PodSite } from '../offline/workloads.js';
-import { EXIT_FAILURE, EXIT_OK, EXIT_USAGE, readAllStdin, type CommandIo } from './io.js';
+import { EXIT_FAILURE, EXIT_OK, flagsOrExit, parseFlags, readAllStdin, UsageError, type CommandIo } from './io.js';
 
 const INJECT_USAGE = `Usage: sidecar-injector inject [-f FILE|-] [flags]
 
@@ -66,8 +65,6 @@ const uninjectOptions = {
   explain: { type: 'boolean', default: false },
   help: { type: 'boolean', short: 'h', default: false },
 } as const;
-
-class UsageError extends Error {}
 
 function parseLabels(pairs: readonly string[] | undefined): Record<string, string> | undefined {
   if (pairs === undefined) return undefined;
@@ -154,54 +151,53 @@ async function runTransform(
   return EXIT_OK;
 }
 
-function usageFailure(io: CommandIo, usage: string, error: unknown): number {
-  io.stderr.write(`error: ${error instanceof Error ? error.message : String(error)}\n\n${usage}`);
-  return EXIT_USAGE;
+interface TransformFlags {
+  filename: string;
+  diff: boolean;
+  explain: boolean;
+  help: boolean;
+}
+
+interface InjectFlags extends TransformFlags {
+  config?: string;
+  context: InjectionContext;
+}
+
+export function parseInjectFlags(argv: string[]): InjectFlags {
+  const values = parseFlags(argv, injectOptions);
+  const { filename, diff, explain, help } = values;
+  const context: InjectionContext = { operation: 'CREATE', namespace: values.namespace, injectorNamespace: values['injector-namespace'] };
+  const flags: InjectFlags = { filename, diff, explain, help, context, ...(values.config === undefined ? {} : { config: values.config }) };
+  if (help) return flags;
+  const labels = parseLabels(values['namespace-label']);
+  if (labels) context.namespaceLabels = labels;
+  const level = parseLevel(values['pod-security-level']);
+  if (level) context.podSecurityLevel = level;
+  const apiServerVersion = parseVersion('--kubernetes-version', values['kubernetes-version']);
+  const kubeletVersion = parseVersion('--kubelet-version', values['kubelet-version']) ?? apiServerVersion;
+  if (apiServerVersion) context.apiServerVersion = apiServerVersion;
+  if (kubeletVersion) context.minKubeletVersion = kubeletVersion;
+  return flags;
 }
 
 export async function runInject(argv: string[], io: CommandIo): Promise<number> {
-  let context: InjectionContext;
-  let values;
-  try {
-    ({ values } = parseArgs({ args: argv, options: injectOptions, strict: true, allowPositionals: false }));
-    if (values.help) {
-      io.stdout.write(INJECT_USAGE);
-      return EXIT_OK;
-    }
-    context = { operation: 'CREATE', namespace: values.namespace, injectorNamespace: values['injector-namespace'] };
-    const labels = parseLabels(values['namespace-label']);
-    if (labels) context.namespaceLabels = labels;
-    const level = parseLevel(values['pod-security-level']);
-    if (level) context.podSecurityLevel = level;
-    const apiServerVersion = parseVersion('--kubernetes-version', values['kubernetes-version']);
-    const kubeletVersion = parseVersion('--kubelet-version', values['kubelet-version']) ?? apiServerVersion;
-    if (apiServerVersion) context.apiServerVersion = apiServerVersion;
-    if (kubeletVersion) context.minKubeletVersion = kubeletVersion;
-  } catch (error) {
-    return usageFailure(io, INJECT_USAGE, error);
-  }
+  const parsed = flagsOrExit('inject', INJECT_USAGE, () => parseInjectFlags(argv), io);
+  if ('exitCode' in parsed) return parsed.exitCode;
+  const { flags } = parsed;
   let config = defaultConfig();
-  if (values.config !== undefined) {
-    const loaded = await loadConfigFile(values.config);
+  if (flags.config !== undefined) {
+    const loaded = await loadConfigFile(flags.config);
     if (!loaded.ok) {
-      io.stderr.write(`error: configuration ${values.config}: ${loaded.error}\n`);
+      io.stderr.write(`error: configuration ${flags.config}: ${loaded.error}\n`);
       return EXIT_FAILURE;
     }
     config = loaded.config;
   }
-  return runTransform(io, values.filename, values, (site) => injectSite(site, config, context));
+  return runTransform(io, flags.filename, flags, (site) => injectSite(site, config, flags.context));
 }
 
 export async function runUninject(argv: string[], io: CommandIo): Promise<number> {
-  let values;
-  try {
-    ({ values } = parseArgs({ args: argv, options: uninjectOptions, strict: true, allowPositionals: false }));
-  } catch (error) {
-    return usageFailure(io, UNINJECT_USAGE, error);
-  }
-  if (values.help) {
-    io.stdout.write(UNINJECT_USAGE);
-    return EXIT_OK;
-  }
-  return runTransform(io, values.filename, values, uninjectSite);
+  const parsed = flagsOrExit('uninject', UNINJECT_USAGE, (): TransformFlags => parseFlags(argv, uninjectOptions), io);
+  if ('exitCode' in parsed) return parsed.exitCode;
+  return runTransform(io, parsed.flags.filename, parsed.flags, uninjectSite);
 }

@@ -1,3 +1,4 @@
+import { parseArgs, type ParseArgsConfig } from 'node:util';
 import { errorLine } from '../error-line.js';
 
 /** The streams and input a subcommand gets from the composition root; tests pass their own. */
@@ -17,6 +18,25 @@ export async function readAllStdin(): Promise<Buffer> {
   const chunks: Buffer[] = [];
   for await (const chunk of process.stdin) chunks.push(chunk as Buffer);
   return Buffer.concat(chunks);
+}
+
+/** A flag the subcommand refuses: its message is the one line shown above the usage (exit 2). */
+export class UsageError extends Error {}
+
+type FlagOptions = NonNullable<ParseArgsConfig['options']>;
+type StrictFlags<O extends FlagOptions> = { args: string[]; options: O; strict: true; allowPositionals: false };
+
+/**
+ * The flag values, as node:util parses them (no positionals, no unknown flags), or a UsageError. parseArgs appends
+ * a hint about `--` that only confuses: the first sentence of its message is the useful part.
+ */
+export function parseFlags<O extends FlagOptions>(argv: string[], options: O): ReturnType<typeof parseArgs<StrictFlags<O>>>['values'] {
+  try {
+    return parseArgs<StrictFlags<O>>({ args: argv, options, strict: true, allowPositionals: false }).values;
+  } catch (err) {
+    const message = err instanceof Error ? err.message : String(err);
+    throw new UsageError((message.split('\n')[0] ?? message).split('. ')[0] ?? message);
+  }
 }
 
 /**

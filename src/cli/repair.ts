@@ -7,16 +7,16 @@
  * restarting anything it proves, with a server-side dry-run pod in each namespace concerned, that injection works:
  * restarting while the webhook fails open would only create more pods without the sidecar.
  */
-import { parseArgs } from 'node:util';
-import type { Namespace } from 'kubernetes-types/core/v1.js';
 import { auditCluster, auditSetup } from '../audit/cluster-audit.js';
 import { RESTARTABLE, isRestartable, type Workload } from '../audit/workloads.js';
-import { replyMessage, type KubeApi } from '../cluster/check-api.js';
-import { readInjection, type DryRunOutcome } from '../cluster/diagnose.js';
+import { apiServerVersion, createDryRunPod, listNamespaces, patchAppsWorkload, replyMessage, type KubeApi } from '../cluster/check-api.js';
+import { readInjection } from '../cluster/diagnose.js';
+import type { DryRunOutcome } from '../cluster/check-targets.js';
 import { DEFAULT_INJECTOR_NAMESPACE } from '../core/labels.js';
 import { errorLine } from '../error-line.js';
-import { createDryRunPod, injectorNamespaceOf, readConfigFlag, realDeps, type CheckDeps, type CheckIo } from './check.js';
-import { EXIT_FAILURE, EXIT_OK, flagsOrExit } from './io.js';
+import { openCluster, type CheckDeps, type CheckIo } from './check.js';
+import { EXIT_FAILURE, EXIT_OK, parseFlags, UsageError } from './io.js';
+import { injectorNamespace } from '../runtime/namespace.js';
 
 export const RESTARTED_AT_ANNOTATION = 'kubectl.kubernetes.io/restartedAt';
 
@@ -70,18 +70,12 @@ export interface RepairFlags {
 }
 
 export function parseRepairFlags(argv: string[]): RepairFlags {
-  let values;
-  try {
-    ({ values } = parseArgs({ args: argv, options: OPTIONS, strict: true, allowPositionals: false }));
-  } catch (err) {
-    const message = err instanceof Error ? err.message : String(err);
-    throw new Error((message.split('\n')[0] ?? message).split('. ')[0] ?? message);
-  }
+  const values = parseFlags(argv, OPTIONS);
   const output = values.output;
-  if (output !== 'text' && output !== 'json') throw new Error(`--output must be text or json, got "${output}"`);
+  if (output !== 'text' && output !== 'json') throw new UsageError(`--output must be text or json, got "${output}"`);
   const timeout = Number(values.timeout);
   if (values.timeout.trim() === '' || !Number.isFinite(timeout) || timeout <= 0) {
-    throw new Error(`--timeout must be a number of seconds > 0, got "${values.timeout}"`);
+    throw new UsageError(`--timeout must be a number of seconds > 0, got "${values.timeout}"`);
   }
   const flags: RepairFlags = { yes: values.yes, timeoutMs: Math.round(timeout * 1000), output, help: values.help };
   for (const [key, field] of [
@@ -93,7 +87,7 @@ export function parseRepairFlags(argv: string[]): RepairFlags {
     ['context', 'context'],
   ] as const) {
     const value = values[key]?.trim();
-    if (value === '') throw new Error(`--${key} must not be empty`);
+    if (value === '') throw new UsageError(`--${key} must not be empty`);
     if (value !== undefined) flags[field] = value;
   }
   return flags;
@@ -129,9 +123,8 @@ export function restartPatch(at: Date): unknown {
 
 async function restartWorkload(api: KubeApi, workload: Workload, at: Date): Promise<RestartOutcome> {
   if (!isRestartable(workload.kind)) return { failed: `cannot restart a ${workload.kind}` };
-  const path = `/apis/apps/v1/namespaces/${encodeURIComponent(workload.namespace)}/${RESTARTABLE[workload.kind]}/${encodeURIComponent(workload.name)}`;
   try {
-    const reply = await api.request('PATCH', path, restartPatch(at), { contentType: 'application/strategic-merge-patch+json' });
+    const reply = await patchAppsWorkload(api, RESTARTABLE[workload.kind], workload.namespace, workload.name, restartPatch(at));
     return reply.status === 200 ? 'restarted' : { failed: replyMessage(reply) };
   } catch (err) {
     return { failed: errorLine(err) };
@@ -149,18 +142,16 @@ async function proveInjection(api: KubeApi, namespaces: readonly string[]): Prom
 
 async function repair(api: KubeApi, flags: RepairFlags, env: CheckIo['env'], now: () => Date, configFile?: { path: string; text: string }): Promise<RepairReport | { error: string }> {
   let version: string | undefined;
-  let namespaces: Namespace[];
   try {
-    const versionReply = await api.request('GET', '/version');
-    version = (versionReply.body as { gitVersion?: string } | null)?.gitVersion;
-    const reply = await api.request('GET', '/api/v1/namespaces');
-    if (reply.status !== 200) return { error: `cannot list namespaces: ${replyMessage(reply)}` };
-    namespaces = (reply.body as { items?: Namespace[] }).items ?? [];
+    version = await apiServerVersion(api);
   } catch (err) {
     return { error: errorLine(err) };
   }
-  const injectorNamespace = injectorNamespaceOf(flags, env, undefined);
-  const setup = await auditSetup(api, injectorNamespace, version, configFile);
+  const listed = await listNamespaces(api);
+  if ('error' in listed) return { error: `cannot list namespaces: ${listed.error}` };
+  const namespaces = listed.items;
+  const ownNamespace = injectorNamespace(env, { flag: flags.injectorNamespace });
+  const setup = await auditSetup(api, ownNamespace, version, configFile);
   const narrow = { ...(flags.namespace === undefined ? {} : { namespace: flags.namespace }), ...(flags.selector === undefined ? {} : { selector: flags.selector }) };
   const audit = await auditCluster(api, namespaces, setup, narrow);
   if ('skipped' in audit) return { error: audit.skipped };
@@ -198,17 +189,9 @@ export function renderRepair(report: RepairReport): string {
 }
 
 export async function runRepair(argv: string[], io: CheckIo & { deps?: CheckDeps }): Promise<number> {
-  const parsed = flagsOrExit('repair', REPAIR_USAGE, () => parseRepairFlags(argv), io);
-  if ('exitCode' in parsed) return parsed.exitCode;
-  const { flags } = parsed;
-  const configFile = readConfigFlag('repair', flags.config, io);
-  if (configFile === 'failed') return 2;
-  const deps = io.deps ?? realDeps(io.env);
-  const connection = await deps.connect({
-    ...(flags.kubeconfig === undefined ? {} : { kubeconfig: flags.kubeconfig }),
-    ...(flags.context === undefined ? {} : { context: flags.context }),
-    timeoutMs: flags.timeoutMs,
-  });
+  const opened = await openCluster('repair', REPAIR_USAGE, () => parseRepairFlags(argv), io);
+  if ('exitCode' in opened) return opened.exitCode;
+  const { flags, configFile, deps, connection } = opened;
   const report = 'error' in connection ? connection : await repair(connection.api, flags, io.env, deps.now, configFile);
   if ('error' in report) {
     if (flags.output === 'json') io.stdout.write(`${JSON.stringify({ ok: false, error: report.error }, null, 2)}\n`);

@@ -4,14 +4,13 @@
  * Start-up problems (unreadable certificates, a bad config, a port in use) exit 1 with one line on stderr.
  */
 import type { DestinationStream } from 'pino';
-import { parseArgs } from 'node:util';
 import { DEFAULT_INJECTOR_NAMESPACE } from '../core/labels.js';
 import { CLUSTER_MODES, chooseClusterAccess, serviceAccountMounted, type ClusterMode } from '../cluster/client.js';
 import { errorLine } from '../error-line.js';
 import { injectorNamespace } from '../runtime/namespace.js';
 import { auditPart } from '../runtime/audit-part.js';
 import type { PartContext, WebhookOptions } from '../runtime/webhook.js';
-import { EXIT_FAILURE, flagsOrExit } from './io.js';
+import { EXIT_FAILURE, flagsOrExit, parseFlags, UsageError } from './io.js';
 
 export interface ServeIo {
   stdout: NodeJS.WritableStream;
@@ -106,8 +105,6 @@ export interface ServeFlags {
   help: boolean;
 }
 
-class UsageError extends Error {}
-
 function portFlag(name: string, value: string): number {
   const port = Number(value);
   if (!/^\d+$/.test(value) || port > 65535) throw new UsageError(`--${name} must be a port number (0-65535), got "${value}"`);
@@ -115,14 +112,7 @@ function portFlag(name: string, value: string): number {
 }
 
 export function parseServeFlags(argv: string[]): ServeFlags {
-  let values;
-  try {
-    ({ values } = parseArgs({ args: argv, options: OPTIONS, strict: true, allowPositionals: false }));
-  } catch (err) {
-    // parseArgs appends a hint about `--` that only confuses: its first sentence is the useful part.
-    const message = err instanceof Error ? err.message : String(err);
-    throw new UsageError((message.split('\n')[0] ?? message).split('. ')[0] ?? message);
-  }
+  const values = parseFlags(argv, OPTIONS);
   const drainSeconds = Number(values['drain-seconds']);
   if (values['drain-seconds'].trim() === '' || !Number.isFinite(drainSeconds) || drainSeconds < 0) {
     throw new UsageError(`--drain-seconds must be a number ≥ 0, got "${values['drain-seconds']}"`);

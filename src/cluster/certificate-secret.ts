@@ -174,8 +174,6 @@ export async function kubernetesSecretStore(
   const api = kubeConfig.makeApiClient(k8s.CoreV1Api);
   const mergePatch = k8s.setHeaderOptions('Content-Type', k8s.PatchStrategy.MergePatch);
   const description = `${namespace}/${name}`;
-  const backoffMs = options.backoffMs ?? 1_000;
-  const maxBackoffMs = options.maxBackoffMs ?? 30_000;
 
   const read = async (): Promise<SecretSnapshot | undefined> => {
     try {
@@ -186,98 +184,8 @@ export async function kubernetesSecretStore(
     }
   };
 
-  const watch = (onChange: (secret: SecretSnapshot | undefined) => void, onError: (err: unknown) => void): (() => void) => {
-    const watcher = new k8s.Watch(kubeConfig);
-    let closed = false;
-    let controller: AbortController | undefined;
-    let wake: (() => void) | undefined;
-    let resourceVersion: string | undefined;
-    let delay = backoffMs;
-
-    const pause = (ms: number): Promise<void> =>
-      new Promise((resolve) => {
-        const timer = setTimeout(resolve, ms);
-        wake = () => {
-          clearTimeout(timer);
-          resolve();
-        };
-      });
-
-    // One watch request; resolves when it ends, with the error if it failed.
-    const watchOnce = (): Promise<unknown> =>
-      new Promise((resolve) => {
-        const query = {
-          fieldSelector: `metadata.name=${name}`,
-          allowWatchBookmarks: true,
-          timeoutSeconds: options.watchTimeoutSeconds ?? 300,
-          ...(resourceVersion === undefined ? {} : { resourceVersion }),
-        };
-        const onEvent = (type: string, object: unknown): void => {
-          if (type === 'ERROR') {
-            // 410 Gone: our resourceVersion is too old. Start over from a fresh read.
-            resourceVersion = undefined;
-            const status = object as { code?: number; message?: string } | undefined;
-            resolve(
-              status?.code === 410
-                ? undefined
-                : new Error(`watch of Secret ${description}: ${status?.code ?? ''} ${status?.message ?? 'error event'}`),
-            );
-            controller?.abort();
-            return;
-          }
-          const secret = object as V1Secret;
-          if (secret.metadata?.resourceVersion !== undefined) resourceVersion = secret.metadata.resourceVersion;
-          if (type === 'BOOKMARK') return;
-          onChange(type === 'DELETED' ? undefined : secretSnapshot(secret));
-        };
-        watcher.watch(`/api/v1/namespaces/${namespace}/secrets`, query, onEvent, (err: unknown) => resolve(err ?? undefined)).then(
-          (started) => {
-            controller = started;
-            if (closed) started.abort();
-          },
-          (err: unknown) => resolve(err),
-        );
-      });
-
-    const loop = async (): Promise<void> => {
-      while (!closed) {
-        if (resourceVersion === undefined) {
-          try {
-            const current = await read();
-            if (closed) return;
-            resourceVersion = current?.resourceVersion;
-            onChange(current);
-          } catch (err) {
-            if (closed) return;
-            onError(err);
-            await pause(delay);
-            delay = Math.min(delay * 2, maxBackoffMs);
-            continue;
-          }
-        }
-        const started = Date.now();
-        const err = await watchOnce();
-        if (closed) return;
-        if (err !== undefined) {
-          onError(err);
-          resourceVersion = undefined;
-        }
-        // A watch that fails or ends at once must not turn into a busy loop against the API server.
-        if (err !== undefined || Date.now() - started < 1_000) {
-          await pause(delay);
-          delay = Math.min(delay * 2, maxBackoffMs);
-        } else {
-          delay = backoffMs;
-        }
-      }
-    };
-    void loop();
-    return () => {
-      closed = true;
-      controller?.abort();
-      wake?.();
-    };
-  };
+  const watch = (onChange: (secret: SecretSnapshot | undefined) => void, onError: (err: unknown) => void): (() => void) =>
+    watchSecret({ k8s, kubeConfig, namespace, name, description, read, options }, onChange, onError);
 
   return {
     description,
@@ -302,6 +210,125 @@ export async function kubernetesSecretStore(
       }
     },
     watch,
+  };
+}
+
+interface SecretWatchTarget {
+  k8s: typeof import('@kubernetes/client-node');
+  kubeConfig: KubeConfig;
+  namespace: string;
+  name: string;
+  description: string;
+  read: () => Promise<SecretSnapshot | undefined>;
+  options: SecretStoreOptions;
+}
+
+interface WatchState {
+  closed: boolean;
+  controller?: AbortController | undefined;
+  resourceVersion?: string | undefined;
+}
+
+/** One watch request from `state.resourceVersion`; resolves when it ends, with the error if it failed. */
+function watchOnce(
+  watcher: InstanceType<SecretWatchTarget['k8s']['Watch']>,
+  target: SecretWatchTarget,
+  state: WatchState,
+  onChange: (secret: SecretSnapshot | undefined) => void,
+): Promise<unknown> {
+  return new Promise((resolve) => {
+    const query = {
+      fieldSelector: `metadata.name=${target.name}`,
+      allowWatchBookmarks: true,
+      timeoutSeconds: target.options.watchTimeoutSeconds ?? 300,
+      ...(state.resourceVersion === undefined ? {} : { resourceVersion: state.resourceVersion }),
+    };
+    const onEvent = (type: string, object: unknown): void => {
+      if (type === 'ERROR') {
+        // 410 Gone: our resourceVersion is too old. Start over from a fresh read.
+        state.resourceVersion = undefined;
+        const status = object as { code?: number; message?: string } | undefined;
+        resolve(
+          status?.code === 410
+            ? undefined
+            : new Error(`watch of Secret ${target.description}: ${status?.code ?? ''} ${status?.message ?? 'error event'}`),
+        );
+        state.controller?.abort();
+        return;
+      }
+      const secret = object as V1Secret;
+      if (secret.metadata?.resourceVersion !== undefined) state.resourceVersion = secret.metadata.resourceVersion;
+      if (type === 'BOOKMARK') return;
+      onChange(type === 'DELETED' ? undefined : secretSnapshot(secret));
+    };
+    watcher.watch(`/api/v1/namespaces/${target.namespace}/secrets`, query, onEvent, (err: unknown) => resolve(err ?? undefined)).then(
+      (started) => {
+        state.controller = started;
+        if (state.closed) started.abort();
+      },
+      (err: unknown) => resolve(err),
+    );
+  });
+}
+
+/** Reads, then watches from what was read; reads again after a 410 or an error, with backoff. Returns the stop. */
+function watchSecret(
+  target: SecretWatchTarget,
+  onChange: (secret: SecretSnapshot | undefined) => void,
+  onError: (err: unknown) => void,
+): () => void {
+  const watcher = new target.k8s.Watch(target.kubeConfig);
+  const backoffMs = target.options.backoffMs ?? 1_000;
+  const maxBackoffMs = target.options.maxBackoffMs ?? 30_000;
+  const state: WatchState = { closed: false };
+  let wake: (() => void) | undefined;
+  let delay = backoffMs;
+
+  const pause = (ms: number): Promise<void> =>
+    new Promise((resolve) => {
+      const timer = setTimeout(resolve, ms);
+      wake = () => {
+        clearTimeout(timer);
+        resolve();
+      };
+    });
+  const backOff = async (): Promise<void> => {
+    await pause(delay);
+    delay = Math.min(delay * 2, maxBackoffMs);
+  };
+
+  const loop = async (): Promise<void> => {
+    while (!state.closed) {
+      if (state.resourceVersion === undefined) {
+        try {
+          const current = await target.read();
+          if (state.closed) return;
+          state.resourceVersion = current?.resourceVersion;
+          onChange(current);
+        } catch (err) {
+          if (state.closed) return;
+          onError(err);
+          await backOff();
+          continue;
+        }
+      }
+      const started = Date.now();
+      const err = await watchOnce(watcher, target, state, onChange);
+      if (state.closed) return;
+      if (err !== undefined) {
+        onError(err);
+        state.resourceVersion = undefined;
+      }
+      // A watch that fails or ends at once must not turn into a busy loop against the API server.
+      if (err !== undefined || Date.now() - started < 1_000) await backOff();
+      else delay = backoffMs;
+    }
+  };
+  void loop();
+  return () => {
+    state.closed = true;
+    state.controller?.abort();
+    wake?.();
   };
 }
 

@@ -1,6 +1,8 @@
 /**
- * The I/O half of `sidecar-injector check`, kept thin: raw JSON requests to the API server with the credentials of
- * a client-node KubeConfig, and a TLS handshake that collects the certificate chain a webhook presents.
+ * The I/O half of `sidecar-injector check` (and of `repair` and the missed-pods auditor), kept thin: raw JSON
+ * requests to the API server with the credentials of a client-node KubeConfig, the reads and writes they make by
+ * object (every API path they use is here), and a TLS handshake that collects the certificate chain a webhook
+ * presents.
  *
  * Raw JSON on purpose: objects reach the diagnosis exactly as the API server sent them (a client-library model
  * would drop fields it does not know), and the `Warning` headers admission webhooks add are kept.
@@ -11,6 +13,11 @@ import { request as httpsRequest, type RequestOptions as HttpsOptions } from 'no
 import { isIP } from 'node:net';
 import { connect as tlsConnect, type DetailedPeerCertificate } from 'node:tls';
 import type { KubeConfig } from '@kubernetes/client-node';
+import type { MutatingWebhookConfiguration } from 'kubernetes-types/admissionregistration/v1.js';
+import type { Namespace, Pod, Secret, Service } from 'kubernetes-types/core/v1.js';
+import type { EndpointSlice } from 'kubernetes-types/discovery/v1.js';
+import { errorLine } from '../error-line.js';
+import { probePod, type DryRunOutcome, type Listing, type Lookup } from './check-targets.js';
 
 export interface ApiReply {
   status: number;
@@ -158,4 +165,79 @@ export function probeCertificateChain(host: string, port: number, servername: st
     socket.once('timeout', () => finish({ reached: false, error: `no TLS handshake within ${timeoutMs} ms` }));
     socket.once('error', (err: NodeJS.ErrnoException) => finish({ reached: false, error: err.code ?? err.message }));
   });
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// The reads and writes check, repair and the auditor make, by object.
+
+const segment = encodeURIComponent;
+
+async function lookup<T>(api: KubeApi, path: string): Promise<Lookup<T>> {
+  try {
+    const reply = await api.request('GET', path);
+    if (reply.status === 200) return { found: true, object: reply.body as T };
+    if (reply.status === 404) return { found: false };
+    return { error: replyMessage(reply) };
+  } catch (err) {
+    return { error: errorLine(err) };
+  }
+}
+
+async function listing<T>(api: KubeApi, path: string): Promise<Listing<T>> {
+  try {
+    const reply = await api.request('GET', path);
+    if (reply.status !== 200) return { error: replyMessage(reply) };
+    const items = (reply.body as { items?: T[] | null }).items;
+    return { items: items ?? [] };
+  } catch (err) {
+    return { error: errorLine(err) };
+  }
+}
+
+/** The API server's gitVersion (undefined when it does not say); throws when it cannot be asked or refuses us. */
+export async function apiServerVersion(api: KubeApi): Promise<string | undefined> {
+  const reply = await api.request('GET', '/version');
+  if (reply.status === 401) throw new Error(`credentials rejected: ${replyMessage(reply)}`);
+  const gitVersion = (reply.body as { gitVersion?: unknown } | null)?.gitVersion;
+  return reply.status === 200 && typeof gitVersion === 'string' ? gitVersion : undefined;
+}
+
+export function getWebhookConfiguration(api: KubeApi, name: string): Promise<Lookup<MutatingWebhookConfiguration>> {
+  return lookup(api, `/apis/admissionregistration.k8s.io/v1/mutatingwebhookconfigurations/${segment(name)}`);
+}
+
+export function getService(api: KubeApi, namespace: string, name: string): Promise<Lookup<Service>> {
+  return lookup(api, `/api/v1/namespaces/${segment(namespace)}/services/${segment(name)}`);
+}
+
+/** The EndpointSlices the endpoints controller keeps for a Service (by its `kubernetes.io/service-name` label). */
+export function listServiceEndpointSlices(api: KubeApi, namespace: string, service: string): Promise<Listing<EndpointSlice>> {
+  const selector = segment(`kubernetes.io/service-name=${service}`);
+  return listing(api, `/apis/discovery.k8s.io/v1/namespaces/${segment(namespace)}/endpointslices?labelSelector=${selector}`);
+}
+
+export function getSecret(api: KubeApi, namespace: string, name: string): Promise<Lookup<Secret>> {
+  return lookup(api, `/api/v1/namespaces/${segment(namespace)}/secrets/${segment(name)}`);
+}
+
+export function listNamespaces(api: KubeApi): Promise<Listing<Namespace>> {
+  return listing(api, '/api/v1/namespaces');
+}
+
+/** A server-side dry-run create of the probe pod: what the admission chain (our webhook included) made of it. */
+export async function createDryRunPod(api: KubeApi, namespace: string): Promise<DryRunOutcome> {
+  try {
+    const reply = await api.request('POST', `/api/v1/namespaces/${segment(namespace)}/pods?dryRun=All`, probePod());
+    return reply.status === 200 || reply.status === 201
+      ? { namespace, status: reply.status, pod: reply.body as Pod, warnings: reply.warnings }
+      : { namespace, status: reply.status, message: replyMessage(reply), warnings: reply.warnings };
+  } catch (err) {
+    return { namespace, error: errorLine(err) };
+  }
+}
+
+/** A strategic merge patch of an apps/v1 workload (`resource`: deployments, statefulsets, daemonsets). */
+export function patchAppsWorkload(api: KubeApi, resource: string, namespace: string, name: string, patch: unknown): Promise<ApiReply> {
+  const path = `/apis/apps/v1/namespaces/${segment(namespace)}/${resource}/${segment(name)}`;
+  return api.request('PATCH', path, patch, { contentType: 'application/strategic-merge-patch+json' });
 }

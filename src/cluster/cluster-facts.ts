@@ -10,7 +10,7 @@
  *
  * RBAC: get/list/watch on namespaces, list/watch on nodes; `/version` is readable by everyone.
  */
-import type { KubeConfig, KubernetesListObject, KubernetesObject } from '@kubernetes/client-node';
+import type { KubeConfig, KubernetesObject } from '@kubernetes/client-node';
 import type { ClusterFacts } from '../admission/respond.js';
 import {
   DEFAULT_BACKOFF,
@@ -27,6 +27,7 @@ import {
   type SlimNamespace,
   type SlimNode,
 } from './facts.js';
+import { stoppableTimers, superviseInformer, type Supervision, type Timers } from './informers.js';
 
 /** Structured logging, as pino (fastify's `log`) provides it. */
 export interface ClusterLog {
@@ -71,12 +72,6 @@ export interface ClusterFactsSource {
 const DEFAULT_NAMESPACE_READ_TIMEOUT_MS = 2_000;
 const DEFAULT_VERSION_REFRESH_MS = 10 * 60_000;
 
-interface Supervised {
-  synced(): boolean;
-  start(): void;
-  stop(): Promise<void>;
-}
-
 function withTimeout<T>(promise: Promise<T>, ms: number, message: string): Promise<T> {
   let timer: NodeJS.Timeout | undefined;
   const timeout = new Promise<never>((_resolve, reject) => {
@@ -99,149 +94,109 @@ export async function startClusterFacts(options: ClusterFactsOptions): Promise<C
   const core = kubeConfig.makeApiClient(k8s.CoreV1Api);
   const versionApi = kubeConfig.makeApiClient(k8s.VersionApi);
 
-  let closed = false;
-  const timers = new Set<NodeJS.Timeout>();
-  const later = (ms: number, run: () => void): void => {
-    if (closed) return;
-    const timer = setTimeout(() => {
-      timers.delete(timer);
-      if (!closed) run();
-    }, ms);
-    // The listeners keep the process alive while it serves; a pending retry must not keep it alive after.
-    timer.unref();
-    timers.add(timer);
-  };
-
-  type WatchArgs = Parameters<InstanceType<typeof k8s.Watch>['watch']>;
-  /**
-   * `makeInformer` is `new ListWatch(path, new Watch(kubeConfig), list, false)`; this is the same with a Watch
-   * that keeps only what `slim` returns of each object (so the informer's cache holds slim objects), and that
-   * turns a throw before the request (a token file that cannot be read) into the informer's error path:
-   * thrown from inside ListWatch's reconnect it would be an unhandled rejection, which ends the process.
-   */
-  const slimWatch = (slim: (object: unknown) => KubernetesObject): InstanceType<typeof k8s.Watch> =>
-    new (class extends k8s.Watch {
-      override async watch(...[path, query, callback, done]: WatchArgs): Promise<AbortController> {
-        const slimmed = (phase: string, object: unknown, raw?: unknown): void => {
-          const isObject = phase === 'ADDED' || phase === 'MODIFIED' || phase === 'DELETED';
-          callback(phase, isObject ? slim(object) : object, raw);
-        };
-        try {
-          return await super.watch(path, query, slimmed, done);
-        } catch (err) {
-          done(err);
-          return new AbortController();
-        }
-      }
-    })(kubeConfig);
-
-  /** Runs an informer: restarts it with backoff after every error, and says when it first listed. */
-  const supervise = <T extends KubernetesObject>(
-    name: string,
-    path: string,
-    list: () => Promise<KubernetesListObject<T>>,
-    slim: (object: unknown) => T,
-    onEvent: { set(object: T): void; remove(object: T): void },
-    onSynced: () => void,
-  ): Supervised => {
-    const informer = new k8s.ListWatch<T>(path, slimWatch(slim), list, false);
-    informer.on('add', onEvent.set);
-    informer.on('update', onEvent.set);
-    informer.on('delete', onEvent.remove);
-    let synced = false;
-    let errors = 0;
-    let attempt = 0;
-    const fail = (err: unknown): void => {
-      errors += 1;
-      if (closed) return;
-      const delay = backoffDelay(attempt, backoff, random());
-      attempt += 1;
-      log.warn({ watch: name, error: errorSummary(err), retryInMs: delay }, 'cluster: watch failed, restarting it');
-      later(delay, start);
-    };
-    // The informer reports list and watch failures here; it does not retry them itself.
-    informer.on('error', fail);
-    function start(): void {
-      const errorsBefore = errors;
-      informer.start().then(
-        () => {
-          // start() resolves once the list is in the cache and the watch is open, or after reporting an error.
-          if (closed || errors !== errorsBefore) return;
-          attempt = 0;
-          if (!synced) {
-            synced = true;
-            onSynced();
-          }
-        },
-        (err: unknown) => {
-          if (errors === errorsBefore) fail(err);
-        },
-      );
-    }
-    return { synced: () => synced, start, stop: () => informer.stop() };
-  };
+  const timers = stoppableTimers();
+  const supervision: Supervision = { k8s, kubeConfig, timers, backoff, random, log };
 
   // Namespaces: facts computed per watch event, so an admission only looks them up.
   const namespaces = new Map<string, NamespaceFacts>();
-  const namespaceWatch = supervise<SlimNamespace & KubernetesObject>(
-    'namespaces',
-    '/api/v1/namespaces',
-    async () => {
+  const namespaceWatch = superviseInformer<SlimNamespace & KubernetesObject>(supervision, {
+    name: 'namespaces',
+    path: '/api/v1/namespaces',
+    list: async () => {
       const list = await core.listNamespace();
       return { metadata: list.metadata, items: list.items.map(slimNamespace) };
     },
-    slimNamespace,
-    {
+    slim: slimNamespace,
+    onEvent: {
       set: (namespace) => namespaces.set(namespace.metadata.name, namespaceFactsOf(namespace.metadata.labels)),
       remove: (namespace) => namespaces.delete(namespace.metadata.name),
     },
-    () => logSynced(),
-  );
+    onSynced: () => logSynced(),
+  });
 
-  // Nodes: the oldest kubelet is recomputed lazily, once per change, not once per node event or request.
-  const kubelets = new Map<string, string | undefined>();
-  let oldestKubelet: string | undefined;
-  let kubeletsChanged = true;
-  const nodeWatch = supervise<SlimNode & KubernetesObject>(
-    'nodes',
-    '/api/v1/nodes',
-    async () => {
+  // Nodes: each kubelet version, for the oldest one.
+  const kubelets = kubeletCache();
+  const nodeWatch = superviseInformer<SlimNode & KubernetesObject>(supervision, {
+    name: 'nodes',
+    path: '/api/v1/nodes',
+    list: async () => {
       const list = await core.listNode();
       return { metadata: list.metadata, items: list.items.map(slimNode) };
     },
-    slimNode,
-    {
-      set: (node) => {
-        const version = node.status.nodeInfo.kubeletVersion;
-        if (kubelets.has(node.metadata.name) && kubelets.get(node.metadata.name) === version) return;
-        kubelets.set(node.metadata.name, version);
-        kubeletsChanged = true;
-      },
-      remove: (node) => {
-        kubeletsChanged = kubelets.delete(node.metadata.name) || kubeletsChanged;
-      },
-    },
-    () => logSynced(),
-  );
-  const minKubeletVersion = (): string | undefined => {
-    // Before the first list the map is empty or partial: no evidence yet.
-    if (!nodeWatch.synced()) return undefined;
-    if (kubeletsChanged) {
-      oldestKubelet = oldestKubeletVersion(kubelets.values());
-      kubeletsChanged = false;
-    }
-    return oldestKubelet;
-  };
+    slim: slimNode,
+    onEvent: kubelets,
+    onSynced: () => logSynced(),
+  });
+  // Before the first list the map is empty or partial: no evidence yet.
+  const minKubeletVersion = (): string | undefined => (nodeWatch.synced() ? kubelets.oldest() : undefined);
 
   function logSynced(): void {
     if (!namespaceWatch.synced() || !nodeWatch.synced()) return;
     log.info(
-      { namespaces: namespaces.size, nodes: kubelets.size, minKubeletVersion: minKubeletVersion() ?? 'unknown' },
+      { namespaces: namespaces.size, nodes: kubelets.size(), minKubeletVersion: minKubeletVersion() ?? 'unknown' },
       'cluster: namespace and node caches synced',
     );
   }
 
-  // The API server version: unknown until read (the engine then picks classic sidecars).
+  const version = versionReader(versionApi, { timers, backoff, random, log, refreshMs: versionRefreshMs });
+  const readThrough = namespaceReadThrough(core, namespaces, timers, log, readTimeoutMs);
+  const readNamespace = async (name: string): Promise<ClusterFacts> => {
+    const facts = await readThrough(name);
+    return clusterFactsFrom(facts, { apiServerVersion: version.minor(), minKubeletVersion: minKubeletVersion() });
+  };
+
+  namespaceWatch.start();
+  nodeWatch.start();
+  version.start();
+
+  return {
+    clusterFacts(namespace: string): ClusterFacts | Promise<ClusterFacts> {
+      const cached = namespaces.get(namespace);
+      if (cached === undefined) return readNamespace(namespace);
+      return clusterFactsFrom(cached, { apiServerVersion: version.minor(), minKubeletVersion: minKubeletVersion() });
+    },
+    ready: () => !timers.closed() && namespaceWatch.synced() && nodeWatch.synced() && version.tried(),
+    async close(): Promise<void> {
+      timers.close();
+      await Promise.all([namespaceWatch.stop(), nodeWatch.stop()]);
+    },
+  };
+}
+
+/** Each node's kubelet version; the oldest is recomputed lazily, once per change, not once per node event or request. */
+function kubeletCache(): { set(node: SlimNode): void; remove(node: SlimNode): void; oldest(): string | undefined; size(): number } {
+  const kubelets = new Map<string, string | undefined>();
+  let oldestKubelet: string | undefined;
+  let changed = true;
+  return {
+    set(node) {
+      const version = node.status.nodeInfo.kubeletVersion;
+      if (kubelets.has(node.metadata.name) && kubelets.get(node.metadata.name) === version) return;
+      kubelets.set(node.metadata.name, version);
+      changed = true;
+    },
+    remove(node) {
+      changed = kubelets.delete(node.metadata.name) || changed;
+    },
+    oldest() {
+      if (changed) {
+        oldestKubelet = oldestKubeletVersion(kubelets.values());
+        changed = false;
+      }
+      return oldestKubelet;
+    },
+    size: () => kubelets.size,
+  };
+}
+
+type VersionApi = InstanceType<typeof import('@kubernetes/client-node').VersionApi>;
+
+/** The API server version: unknown until read (the engine then picks classic sidecars), then read again now and then. */
+function versionReader(
+  versionApi: VersionApi,
+  how: Pick<Supervision, 'timers' | 'backoff' | 'random'> & { log: ClusterLog; refreshMs: number },
+): { start(): void; minor(): string | undefined; tried(): boolean } {
+  const { timers, log } = how;
   let apiServerVersion: string | undefined;
   let apiServerGitVersion: string | undefined;
   let versionTried = false;
@@ -256,24 +211,38 @@ export async function startClusterFacts(options: ClusterFactsOptions): Promise<C
         }
         // A refresh that cannot be read keeps the version known before.
         if (minor !== undefined) apiServerVersion = minor;
-        later(versionRefreshMs, () => readVersion(0));
+        timers.later(how.refreshMs, () => readVersion(0));
       },
       (err: unknown) => {
         versionTried = true;
-        const delay = backoffDelay(attempt, backoff, random());
+        const delay = backoffDelay(attempt, how.backoff, how.random());
         log.warn(
           { error: errorSummary(err), retryInMs: delay, apiServerVersion: apiServerGitVersion ?? 'unknown' },
           'cluster: cannot read the API server version, retrying',
         );
-        later(delay, () => readVersion(attempt + 1));
+        timers.later(delay, () => readVersion(attempt + 1));
       },
     );
   };
+  return { start: () => readVersion(0), minor: () => apiServerVersion, tried: () => versionTried };
+}
 
-  // A Deployment scaling up asks about one new namespace many times at once: one read serves them all.
+type CoreApi = InstanceType<typeof import('@kubernetes/client-node').CoreV1Api>;
+
+/**
+ * Reads a namespace the watch has not shown yet, into the cache. A Deployment scaling up asks about one new
+ * namespace many times at once: one read serves them all.
+ */
+function namespaceReadThrough(
+  core: CoreApi,
+  namespaces: Map<string, NamespaceFacts>,
+  timers: Timers,
+  log: ClusterLog,
+  timeoutMs: number,
+): (name: string) => Promise<NamespaceFacts> {
   const reads = new Map<string, Promise<NamespaceFacts>>();
-  const readNamespace = async (name: string): Promise<ClusterFacts> => {
-    if (name === '') throw new Error('the admission request names no namespace');
+  return (name) => {
+    if (name === '') return Promise.reject(new Error('the admission request names no namespace'));
     let read = reads.get(name);
     if (read === undefined) {
       log.debug({ namespace: name }, 'cluster: namespace not in the cache yet, reading it');
@@ -283,7 +252,7 @@ export async function startClusterFacts(options: ClusterFactsOptions): Promise<C
           (namespace) => {
             const facts = namespaceFactsOf(slimNamespace(namespace).metadata.labels);
             // The watch's own copy, when it arrived meanwhile, is as new or newer.
-            if (!closed && !namespaces.has(name)) namespaces.set(name, facts);
+            if (!timers.closed() && !namespaces.has(name)) namespaces.set(name, facts);
             return facts;
           },
           (err: unknown) => {
@@ -295,26 +264,6 @@ export async function startClusterFacts(options: ClusterFactsOptions): Promise<C
         .finally(() => reads.delete(name));
       reads.set(name, read);
     }
-    const facts = await withTimeout(read, readTimeoutMs, `namespace "${name}" is not in the cache and reading it took over ${readTimeoutMs} ms`);
-    return clusterFactsFrom(facts, { apiServerVersion, minKubeletVersion: minKubeletVersion() });
-  };
-
-  namespaceWatch.start();
-  nodeWatch.start();
-  readVersion(0);
-
-  return {
-    clusterFacts(namespace: string): ClusterFacts | Promise<ClusterFacts> {
-      const cached = namespaces.get(namespace);
-      if (cached === undefined) return readNamespace(namespace);
-      return clusterFactsFrom(cached, { apiServerVersion, minKubeletVersion: minKubeletVersion() });
-    },
-    ready: () => !closed && namespaceWatch.synced() && nodeWatch.synced() && versionTried,
-    async close(): Promise<void> {
-      closed = true;
-      for (const timer of timers) clearTimeout(timer);
-      timers.clear();
-      await Promise.all([namespaceWatch.stop(), nodeWatch.stop()]);
-    },
+    return withTimeout(read, timeoutMs, `namespace "${name}" is not in the cache and reading it took over ${timeoutMs} ms`);
   };
 }

@@ -6,12 +6,9 @@
 import type { ClusterFacts } from '../admission/respond.js';
 import { POD_SECURITY_LEVELS, type PodSecurityLevel } from '../core/types.js';
 import { parseMinorVersion, type MinorVersion } from '../core/versions.js';
+import { isRecord } from '../core/json.js';
 
 export const POD_SECURITY_ENFORCE_LABEL = 'pod-security.kubernetes.io/enforce';
-
-function isRecord(value: unknown): value is Record<string, unknown> {
-  return typeof value === 'object' && value !== null && !Array.isArray(value);
-}
 
 /**
  * The level Pod Security admission enforces for these namespace labels; undefined when the label is absent

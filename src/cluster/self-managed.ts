@@ -25,6 +25,7 @@ import {
   type SecretSnapshot,
   type SecretStore,
 } from './certificate-secret.js';
+import { errorLine } from '../error-line.js';
 
 export interface SelfManagedDeps {
   store: SecretStore;
@@ -83,6 +84,38 @@ export interface SelfManagedCertificates {
 // setTimeout's limit (about 24.8 days); renewals are months apart, so a long wait is cut into resyncs anyway.
 const MAX_TIMER_MS = 2 ** 31 - 1;
 
+/** Puts the CA bundle into the webhook configuration: what is there now ('missing' without one), or undefined when that failed (logged). */
+async function syncBundle(
+  webhooks: WebhookConfigurationApi,
+  bundle: string,
+  lastBundle: string | undefined,
+  log: CertificateLog,
+  retryMs: number,
+): Promise<string | undefined> {
+  try {
+    const synced = await syncCaBundle(webhooks, bundle);
+    if (synced.result === 'patched') {
+      log.info({ webhook: webhooks.description, entries: synced.changed }, 'caBundle updated');
+    } else if (synced.result === 'missing' && lastBundle !== 'missing') {
+      log.warn({ webhook: webhooks.description }, 'webhook configuration not found: caBundle not set');
+    }
+    return synced.result === 'missing' ? 'missing' : bundle;
+  } catch (err) {
+    log.warn({ webhook: webhooks.description, err: errorLine(err), retryInMs: retryMs }, 'caBundle not updated: will retry');
+    return undefined;
+  }
+}
+
+/**
+ * When to look again. After a write the plan was made before the caBundle sync: look again soon, the next pass
+ * settles. Writes that keep coming (two replicas configured differently would undo each other) back off.
+ */
+function nextReconcileMs(outcome: EnsureOutcome, consecutiveWrites: number, now: Date, limits: { resyncMs: number; retryMs: number }): number {
+  if (consecutiveWrites > 0) return Math.min(1_000 * 2 ** (consecutiveWrites - 1), limits.retryMs);
+  const next = outcome.plan.action === 'keep' ? outcome.plan.nextCheck.getTime() - now.getTime() : 0;
+  return Math.min(next, limits.resyncMs);
+}
+
 export function runSelfManagedCertificates(options: SelfManagedOptions): SelfManagedCertificates {
   const now = options.now ?? (() => new Date());
   const random = options.random ?? Math.random;
@@ -123,7 +156,7 @@ export function runSelfManagedCertificates(options: SelfManagedOptions): SelfMan
     try {
       outcome = await bootstrapCertificates(options);
     } catch (err) {
-      log.warn({ source, err: describe(err), retryInMs: retryMs }, 'certificate Secret not reconciled: will retry');
+      log.warn({ source, err: errorLine(err), retryInMs: retryMs }, 'certificate Secret not reconciled: will retry');
       schedule(retryMs);
       return;
     }
@@ -136,31 +169,16 @@ export function runSelfManagedCertificates(options: SelfManagedOptions): SelfMan
       apply(outcome.secret);
     }
 
-    const bundle = caBundleFor(outcome.stored, now());
-    try {
-      const synced = await syncCaBundle(options.webhooks, bundle);
-      if (synced.result === 'patched') {
-        log.info({ webhook: options.webhooks.description, entries: synced.changed }, 'caBundle updated');
-      } else if (synced.result === 'missing' && lastBundle !== 'missing') {
-        log.warn({ webhook: options.webhooks.description }, 'webhook configuration not found: caBundle not set');
-      }
-      lastBundle = synced.result === 'missing' ? 'missing' : bundle;
-    } catch (err) {
-      log.warn({ webhook: options.webhooks.description, err: describe(err), retryInMs: retryMs }, 'caBundle not updated: will retry');
+    const synced = await syncBundle(options.webhooks, caBundleFor(outcome.stored, now()), lastBundle, log, retryMs);
+    if (synced === undefined) {
       schedule(retryMs);
       return;
     }
+    lastBundle = synced;
 
-    // After a write the plan was made before the caBundle sync: look again soon, the next pass settles. Writes
-    // that keep coming (two replicas configured differently would undo each other) back off.
     const wrote = outcome.action === 'created' || outcome.action === 'renewed';
     consecutiveWrites = wrote ? consecutiveWrites + 1 : 0;
-    if (wrote) {
-      schedule(Math.min(1_000 * 2 ** (consecutiveWrites - 1), retryMs));
-      return;
-    }
-    const next = outcome.plan.action === 'keep' ? outcome.plan.nextCheck.getTime() - now().getTime() : 0;
-    schedule(Math.min(next, resyncMs));
+    schedule(nextReconcileMs(outcome, consecutiveWrites, now(), { resyncMs, retryMs }));
   };
 
   const reconcile = (): Promise<void> => {
@@ -185,7 +203,7 @@ export function runSelfManagedCertificates(options: SelfManagedOptions): SelfMan
       apply(secret);
       schedule(random() * jitterMs);
     },
-    (err) => log.warn({ source, err: describe(err) }, 'watch of the certificate Secret failed: restarting it'),
+    (err) => log.warn({ source, err: errorLine(err) }, 'watch of the certificate Secret failed: restarting it'),
   );
 
   void reconcile();
@@ -200,7 +218,3 @@ export function runSelfManagedCertificates(options: SelfManagedOptions): SelfMan
   };
 }
 
-function describe(err: unknown): string {
-  const message = err instanceof Error ? err.message : String(err);
-  return message.replace(/\s*\n\s*/g, ' ').trim();
-}

@@ -1,12 +1,9 @@
 /** Narrowing and read-only accessors over the raw pod JSON. */
 import type { Container, PodObject, PodSpecWithResources } from './types.js';
+import { isRecord } from './json.js';
 
 export interface InjectablePod extends PodObject {
   spec: PodSpecWithResources & { containers: Container[] };
-}
-
-function isRecord(value: unknown): value is Record<string, unknown> {
-  return typeof value === 'object' && value !== null && !Array.isArray(value);
 }
 
 /**

@@ -3,12 +3,9 @@
  * engine's patch applies to it unchanged.
  */
 import type { PodObject } from '../core/types.js';
+import { isRecord } from '../core/json.js';
 
 type JsonObject = Record<string, unknown>;
-
-function isObject(value: unknown): value is JsonObject {
-  return typeof value === 'object' && value !== null && !Array.isArray(value);
-}
 
 /** Path from the object to its pod template, by kind; `[]` for a Pod itself. */
 const TEMPLATE_PATHS: Readonly<Record<string, readonly string[]>> = {
@@ -33,19 +30,19 @@ export interface PodSite {
 }
 
 function objectLabel(object: JsonObject): string {
-  const metadata = isObject(object.metadata) ? object.metadata : {};
+  const metadata = isRecord(object.metadata) ? object.metadata : {};
   const name = typeof metadata.name === 'string' ? metadata.name : typeof metadata.generateName === 'string' ? `${metadata.generateName}*` : '<unnamed>';
   return `${typeof object.kind === 'string' ? object.kind : '<no kind>'} ${name}`;
 }
 
 function namespaceOf(object: JsonObject): string | undefined {
-  const metadata = isObject(object.metadata) ? object.metadata : undefined;
+  const metadata = isRecord(object.metadata) ? object.metadata : undefined;
   return typeof metadata?.namespace === 'string' ? metadata.namespace : undefined;
 }
 
 /** Every pod or pod template in the object (items of a `List` included); other kinds have none. */
 export function podSites(object: unknown, prefix = ''): PodSite[] {
-  if (!isObject(object) || typeof object.kind !== 'string') return [];
+  if (!isRecord(object) || typeof object.kind !== 'string') return [];
   if (object.kind === 'List' || (object.kind.endsWith('List') && Array.isArray(object.items))) {
     const items = Array.isArray(object.items) ? object.items : [];
     return items.flatMap((item, index) => podSites(item, `${prefix}${object.kind as string}[${index}] `));
@@ -56,12 +53,12 @@ export function podSites(object: unknown, prefix = ''): PodSite[] {
   let key: string | undefined;
   let node: unknown = object;
   for (const segment of path) {
-    if (!isObject(node)) return [];
+    if (!isRecord(node)) return [];
     parent = node;
     key = segment;
     node = node[segment];
   }
-  if (!isObject(node)) return [];
+  if (!isRecord(node)) return [];
   const holder = parent;
   const holderKey = key;
   return [

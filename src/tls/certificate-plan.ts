@@ -24,6 +24,7 @@ import {
   servingCertificateProblem,
   type KeyPairPem,
 } from './certificates.js';
+import { errorLine } from '../error-line.js';
 
 /** The Secret's keys: a `kubernetes.io/tls` Secret plus the CA (the same layout as `certs` writes to files). */
 export const SECRET_KEYS = {
@@ -244,7 +245,7 @@ function servingProblem(
   try {
     return servingCertificateProblem(pair, caCert, { ...identity, now, acceptCaDueForRenewal });
   } catch (err) {
-    return err instanceof Error ? err.message : String(err);
+    return errorLine(err);
   }
 }
 

@@ -2,6 +2,7 @@ import { X509Certificate, generateKeyPairSync, randomBytes } from 'node:crypto';
 import { isIP } from 'node:net';
 import forge from 'node-forge';
 import { checkPair } from './pair.js';
+import { errorLine } from '../error-line.js';
 
 /** A certificate and its private key, both PEM (the key is PKCS#8). */
 export interface KeyPairPem {
@@ -220,12 +221,12 @@ export function servingCertificateProblem(
   try {
     cert = new X509Certificate(serving.cert);
   } catch (err) {
-    return `serving certificate does not parse: ${errorMessage(err)}`;
+    return `serving certificate does not parse: ${errorLine(err)}`;
   }
   try {
     ca = new X509Certificate(caCertPem);
   } catch (err) {
-    return `CA certificate does not parse: ${errorMessage(err)}`;
+    return `CA certificate does not parse: ${errorLine(err)}`;
   }
   const pair = checkPair(serving);
   if (!pair.ok && pair.part === 'match') return 'serving key does not match the certificate';
@@ -250,7 +251,7 @@ export function certificateAuthorityProblem(ca: KeyPairPem, now: Date = new Date
   try {
     parseCertificateAuthority(ca);
   } catch (err) {
-    return errorMessage(err);
+    return errorLine(err);
   }
   return lifetimeProblem('CA', ca.cert, now);
 }
@@ -286,12 +287,12 @@ function parseCertificateAuthority(ca: KeyPairPem): ParsedAuthority {
     cert = forge.pki.certificateFromPem(ca.cert);
   } catch (err) {
     // forge reads RSA only: an ECDSA CA (cert-manager's default) lands here.
-    throw new Error(`CA certificate cannot be used for signing (an RSA CA is required): ${errorMessage(err)}`);
+    throw new Error(`CA certificate cannot be used for signing (an RSA CA is required): ${errorLine(err)}`);
   }
   try {
     privateKey = forge.pki.privateKeyFromPem(ca.key);
   } catch (err) {
-    throw new Error(`CA key cannot be read (unencrypted RSA PEM required): ${errorMessage(err)}`);
+    throw new Error(`CA key cannot be read (unencrypted RSA PEM required): ${errorLine(err)}`);
   }
   const constraints = cert.getExtension('basicConstraints');
   if (!hasProperty(constraints, 'cA') || constraints.cA !== true) {
@@ -362,6 +363,3 @@ function hasProperty<K extends string>(value: unknown, key: K): value is Record<
   return typeof value === 'object' && value !== null && key in value;
 }
 
-function errorMessage(err: unknown): string {
-  return err instanceof Error ? err.message : String(err);
-}

@@ -5,7 +5,8 @@
  */
 import { Writable } from 'node:stream';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { runCheck, type CheckDeps, type CheckReport } from '../../src/cli/check.js';
+import type { CheckReport } from '../../src/cli/check-report.js';
+import { runCheck, type CheckDeps } from '../../src/cli/check.js';
 import { RESTARTED_AT_ANNOTATION, runRepair, type RepairReport } from '../../src/cli/repair.js';
 import { kubeApi } from '../../src/cluster/check-api.js';
 import type { FakeApiServer } from '../cluster/fake-apiserver.js';

@@ -4,10 +4,7 @@
  */
 import { X509Certificate } from 'node:crypto';
 import { readFileSync } from 'node:fs';
-import { createServer as createHttpsServer, type Server } from 'node:https';
-import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
-import type { TLSSocket } from 'node:tls';
 import { Writable } from 'node:stream';
 import { KubeConfig } from '@kubernetes/client-node';
 import type { MutatingWebhookConfiguration } from 'kubernetes-types/admissionregistration/v1.js';
@@ -15,28 +12,19 @@ import type { Namespace, Pod, Secret, Service } from 'kubernetes-types/core/v1.j
 import type { EndpointSlice } from 'kubernetes-types/discovery/v1.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parse } from 'yaml';
-import { buildReport, injectorNamespaceOf, parseCheckFlags, renderText, runCheck, type CheckDeps } from '../../src/cli/check.js';
+import { buildReport, renderText } from '../../src/cli/check-report.js';
+import { parseCheckFlags, runCheck, type CheckDeps } from '../../src/cli/check.js';
 import { kubeApi, parseWarningHeader, probeCertificateChain, type ApiReply, type KubeApi } from '../../src/cluster/check-api.js';
-import {
-  CHECKS,
-  diagnose,
-  dryRunTarget,
-  excludedNamespaces,
-  exitCodeFor,
-  probePod,
-  readCaBundle,
-  verifyServedChain,
-  webhookEndpoint,
-  type CheckFacts,
-  type CheckId,
-  type CheckResult,
-  type CheckStatus,
-} from '../../src/cluster/diagnose.js';
+import { CHECKS, diagnose, exitCodeFor, type CheckId, type CheckResult, type CheckStatus } from '../../src/cluster/diagnose.js';
+import { dryRunTarget, excludedNamespaces, probePod, webhookEndpoint, type CheckFacts } from '../../src/cluster/check-targets.js';
+import { readCaBundle, verifyServedChain } from '../../src/tls/chain.js';
 import { generateDevCertificates, type CertificateBundle } from '../../src/tls/certificates.js';
 import { computeInjection } from '../../src/core/engine.js';
 import { defaultConfig } from '../../src/core/defaults.js';
 import { applyToCopy } from '../support/pod-assertions.js';
+import { FakeApiServer } from '../cluster/fake-apiserver.js';
 import { repoRoot } from '../support/fixtures.js';
+import { injectorNamespace } from '../../src/runtime/namespace.js';
 
 const NOW = new Date();
 const DAY_MS = 24 * 60 * 60 * 1000;
@@ -625,10 +613,14 @@ describe('flags and reports', () => {
 
   it('the injector namespace, derived one way: the flag, the webhook Service, POD_NAMESPACE, the default', () => {
     const endpoint = webhookEndpoint(shippedWebhookConfiguration());
-    expect(injectorNamespaceOf({ injectorNamespace: 'mine' }, { POD_NAMESPACE: 'pod' }, endpoint)).toBe('mine');
-    expect(injectorNamespaceOf({}, { POD_NAMESPACE: 'pod' }, endpoint)).toBe('sidecar-injector');
-    expect(injectorNamespaceOf({}, { POD_NAMESPACE: ' pod ' }, undefined)).toBe('pod');
-    expect(injectorNamespaceOf({}, { POD_NAMESPACE: '' }, undefined)).toBe('sidecar-injector');
+    const service = endpoint?.kind === 'service' ? endpoint.namespace : undefined;
+    expect(service).toBe('sidecar-injector');
+    expect(injectorNamespace({ POD_NAMESPACE: 'pod' }, { flag: 'mine', service })).toBe('mine');
+    expect(injectorNamespace({ POD_NAMESPACE: 'pod' }, { service })).toBe('sidecar-injector');
+    expect(injectorNamespace({ POD_NAMESPACE: ' pod ' })).toBe('pod');
+    expect(injectorNamespace({ POD_NAMESPACE: ' pod ' }, { flag: undefined, service: undefined })).toBe('pod');
+    expect(injectorNamespace({ POD_NAMESPACE: '' })).toBe('sidecar-injector');
+    expect(injectorNamespace({})).toBe('sidecar-injector');
     expect(parseCheckFlags(['--webhook-config', 'other']).webhookConfig).toBe('other');
   });
 
@@ -776,39 +768,18 @@ describe('runCheck', () => {
 // The adapter against real local servers.
 
 describe('check-api', () => {
-  let server: Server;
+  let fake: FakeApiServer;
   let port: number;
   let client: { cert: string; key: string };
-  const seen: { method?: string; url?: string; auth?: string; clientCn?: string; body?: string }[] = [];
 
   beforeAll(async () => {
     client = generateDevCertificates({ service: 'client', namespace: 'test' }).serving;
-    server = createHttpsServer({ cert: certs.serving.cert, key: certs.serving.key, ca: [client.cert], requestCert: true, rejectUnauthorized: false }, (req, res) => {
-      let body = '';
-      req.on('data', (c: Buffer) => (body += c.toString()));
-      req.on('end', () => {
-        const peer = (req.socket as TLSSocket).getPeerCertificate();
-        seen.push({ method: req.method, url: req.url, auth: req.headers.authorization, clientCn: String(peer.subject?.CN), body });
-        if (req.url === '/api/v1/namespaces/shop/pods?dryRun=All') {
-          res.writeHead(201, {
-            'content-type': 'application/json',
-            // As the API server sends them: one header per warning, quotes and backslashes escaped.
-            Warning: ['299 - "volume shared-data already exists; reused as it is"', '299 - "say \\"hi\\", then a \\\\ path"'],
-          });
-          res.end(JSON.stringify({ kind: 'Pod', metadata: { name: 'p' } }));
-          return;
-        }
-        res.writeHead(404, { 'content-type': 'application/json' });
-        res.end(JSON.stringify({ kind: 'Status', status: 'Failure', message: 'namespaces "nope" not found', code: 404 }));
-      });
-    });
-    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-    port = (server.address() as AddressInfo).port;
+    fake = new FakeApiServer({ tls: { cert: certs.serving.cert, key: certs.serving.key, clientCa: [client.cert] } });
+    fake.dryRunWarnings = ['volume shared-data already exists; reused as it is', 'say "hi", then a \\ path'];
+    await fake.start();
+    port = fake.port;
   });
-  afterAll(() => {
-    server.closeAllConnections();
-    server.close();
-  });
+  afterAll(() => fake.stop());
 
   function kubeConfigFor(user: { token?: string; client?: { cert: string; key: string } }): KubeConfig {
     const kc = new KubeConfig();
@@ -823,17 +794,18 @@ describe('check-api', () => {
 
   it('sends JSON with the kubeconfig credentials and returns status, body and each warning', async () => {
     const api = kubeApi(kubeConfigFor({ client }), 5_000);
-    const reply = await api.request('POST', '/api/v1/namespaces/shop/pods?dryRun=All', { kind: 'Pod' });
+    const reply = await api.request('POST', '/api/v1/namespaces/shop/pods?dryRun=All', { kind: 'Pod', metadata: { generateName: 'p-' } });
     expect(reply).toEqual({
       status: 201,
-      body: { kind: 'Pod', metadata: { name: 'p' } },
+      // The body went as JSON: the server read its kind and generateName back.
+      body: { kind: 'Pod', metadata: { generateName: 'p-', namespace: 'shop', name: 'p-dry' } },
       warnings: ['volume shared-data already exists; reused as it is', 'say "hi", then a \\ path'],
     });
-    expect(seen.at(-1)).toMatchObject({ method: 'POST', clientCn: 'client.test.svc', body: '{"kind":"Pod"}' });
+    expect(fake.callers.at(-1)).toMatchObject({ method: 'POST', clientCn: 'client.test.svc' });
     const tokenApi = kubeApi(kubeConfigFor({ token: 's3cret' }), 5_000);
     const missing = await tokenApi.request('GET', '/api/v1/namespaces/nope');
     expect(missing.status).toBe(404);
-    expect(seen.at(-1)?.auth).toBe('Bearer s3cret');
+    expect(fake.callers.at(-1)?.authorization).toBe('Bearer s3cret');
   });
 
   it('parses warning headers', () => {

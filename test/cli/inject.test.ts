@@ -170,3 +170,29 @@ spec:
     expect(io.out()).toMatch(/left unchanged: status annotation is not JSON/);
   });
 });
+
+describe('inject and uninject flags', () => {
+  it.each([
+    { name: 'inject, an unknown flag', run: runInject, argv: ['--bogus'], error: "sidecar-injector inject: Unknown option '--bogus'" },
+    { name: 'inject, a bad label', run: runInject, argv: ['--namespace-label', 'nolabel'], error: 'sidecar-injector inject: --namespace-label expects KEY=VALUE, got "nolabel"' },
+    { name: 'uninject, a positional argument', run: runUninject, argv: ['x'], error: "sidecar-injector uninject: Unexpected argument 'x'" },
+  ])('$name: exit 2, one line naming the subcommand, then the usage', async ({ run, argv, error }) => {
+    const io = captureIo('');
+    expect(await run(argv, io)).toBe(2);
+    expect(io.out()).toBe('');
+    const [first, second, third] = io.err().split('\n');
+    expect(first).toBe(error);
+    expect(second).toBe('');
+    expect(third).toMatch(/^Usage: sidecar-injector (un)?inject /);
+  });
+
+  it.each([
+    { run: runInject, argv: ['--help', '--namespace-label', 'not-checked-with-help'], usage: 'Usage: sidecar-injector inject ' },
+    { run: runUninject, argv: ['--help'], usage: 'Usage: sidecar-injector uninject ' },
+  ])('--help prints $usage on stdout and exits 0', async ({ run, argv, usage }) => {
+    const io = captureIo('');
+    expect(await run(argv, io)).toBe(0);
+    expect(io.out().startsWith(usage)).toBe(true);
+    expect(io.err()).toBe('');
+  });
+});

@@ -8,11 +8,32 @@
  * filtered by an equality label selector, as PartialObjectMetadataList when the Accept header asks for it; single
  * objects by path (`putObject`: ReplicaSets, Deployments, Jobs, ConfigMaps, a webhook configuration…), PATCH of
  * those (recorded, merged), and a dry-run pod create that a test-supplied webhook may mutate.
+ *
+ * For self-managed certificates it follows the API server's rules: Secrets (get, create with 409 AlreadyExists,
+ * merge patch whose metadata.resourceVersion is a precondition with 409 Conflict, watch by fieldSelector
+ * metadata.name with resourceVersion replay and 410 after `compact`) and one `webhookConfiguration` (get, JSON
+ * patch with `test` operations answering 422 when one fails). `self-managed.cluster.test.ts` checks the same
+ * against a real API server where one is available. An object put by path (`putObject`) wins over both.
+ *
+ * With `tls`, it serves HTTPS and asks for client certificates, as a real API server does, and records each
+ * caller's credentials (`callers`): the check-api adapter is tested through it with a token and a client cert.
  */
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { createServer as createHttpsServer } from 'node:https';
+import type { TLSSocket } from 'node:tls';
 import type { AddressInfo } from 'node:net';
+import { KubeConfig } from '@kubernetes/client-node';
+import fastJsonPatch, { type Operation } from 'fast-json-patch';
+
+type Json = Record<string, unknown>;
 
 export type Kind = 'namespaces' | 'nodes';
+
+interface SecretWatcher {
+  res: ServerResponse;
+  name: string | undefined;
+  namespace: string;
+}
 
 interface StoredEvent {
   rv: number;
@@ -26,13 +47,36 @@ export interface ObjectInput {
   kubeletVersion?: string;
 }
 
+/** HTTPS with client certificates asked for (not required: a token works too), as a real API server serves. */
+export interface FakeApiServerTls {
+  cert: string;
+  key: string;
+  /** CAs whose client certificates the server accepts. */
+  clientCa: string[];
+}
+
+/** Who called: the method and path, and the credentials the client presented. */
+export interface FakeApiCaller {
+  method: string;
+  path: string;
+  authorization?: string | undefined;
+  /** The CN of the client certificate, over HTTPS. */
+  clientCn?: string | undefined;
+}
+
 export class FakeApiServer {
   private readonly server: Server;
   private rv = 100;
   private readonly objects: Record<Kind, Map<string, Record<string, unknown>>> = { namespaces: new Map(), nodes: new Map() };
   private readonly events: Record<Kind, StoredEvent[]> = { namespaces: [], nodes: [] };
   private readonly watchers: Record<Kind, Set<ServerResponse>> = { namespaces: new Set(), nodes: new Set() };
-  /** Every request, as `METHOD path?query`. */
+  /** Secrets, by `namespace/name`. */
+  readonly secrets = new Map<string, Json>();
+  private secretEvents: StoredEvent[] = [];
+  private readonly secretWatchers = new Set<SecretWatcher>();
+  /** The MutatingWebhookConfiguration self-managed certificates patch (JSON patch only). */
+  webhookConfiguration: Json | undefined;
+  /** Every request, as `METHOD path?query` (a PATCH adds its content type). */
   readonly requests: string[] = [];
   /** `/version` answers 500 while this is above 0 (counting down). */
   failVersion = 0;
@@ -59,8 +103,20 @@ export class FakeApiServer {
   /** Bytes of response bodies sent, for the bench. */
   bytesSent = 0;
 
-  constructor() {
-    this.server = createServer((req, res) => this.handle(req, res));
+  /** Every caller, in order, with its credentials. */
+  readonly callers: FakeApiCaller[] = [];
+  /** Warnings the admission chain adds to a dry-run pod create (sent as `Warning: 299` headers). */
+  dryRunWarnings: string[] = [];
+  private readonly tls: boolean;
+
+  constructor(options: { tls?: FakeApiServerTls } = {}) {
+    const handler = (req: IncomingMessage, res: ServerResponse): void => this.handle(req, res);
+    const tls = options.tls;
+    this.tls = tls !== undefined;
+    this.server =
+      tls === undefined
+        ? createServer(handler)
+        : createHttpsServer({ cert: tls.cert, key: tls.key, ca: tls.clientCa, requestCert: true, rejectUnauthorized: false }, handler);
   }
 
   async start(): Promise<void> {
@@ -69,7 +125,14 @@ export class FakeApiServer {
   }
 
   get url(): string {
-    return `http://127.0.0.1:${this.port}`;
+    return `${this.tls ? 'https' : 'http'}://127.0.0.1:${this.port}`;
+  }
+
+  /** A KubeConfig for client-node pointing here. */
+  kubeConfig(): KubeConfig {
+    const kubeConfig = new KubeConfig();
+    kubeConfig.loadFromClusterAndUser({ name: 'fake', server: this.url, skipTLSVerify: true }, { name: 'fake' });
+    return kubeConfig;
   }
 
   async stop(): Promise<void> {
@@ -87,6 +150,13 @@ export class FakeApiServer {
       for (const res of set) res.socket?.destroy();
       set.clear();
     }
+    for (const watcher of this.secretWatchers) watcher.res.socket?.destroy();
+    this.secretWatchers.clear();
+  }
+
+  /** Forgets old Secret events, as etcd compaction does: a watch from an older resourceVersion gets 410 Gone. */
+  compact(): void {
+    this.secretEvents = [];
   }
 
   put(kind: Kind, input: ObjectInput): void {
@@ -143,9 +213,12 @@ export class FakeApiServer {
     for (const res of this.watchers[kind]) res.write(`${JSON.stringify({ type: event.type, object: event.object })}\n`);
   }
 
-  private json(res: ServerResponse, status: number, body: unknown): void {
+  private json(res: ServerResponse, status: number, body: unknown, warnings: readonly string[] = []): void {
     const text = JSON.stringify(body);
     this.bytesSent += Buffer.byteLength(text);
+    // As the API server sends them: one header per warning, quotes and backslashes escaped.
+    const warning = warnings.map((w) => `299 - "${w.replace(/["\\]/g, (c) => `\\${c}`)}"`);
+    if (warning.length > 0) res.setHeader('warning', warning);
     res.writeHead(status, { 'content-type': 'application/json' });
     res.end(text);
   }
@@ -208,7 +281,7 @@ export class FakeApiServer {
         const pod = { ...(body as Record<string, unknown>) };
         const metadata = { ...(pod.metadata as Record<string, unknown>), namespace, name: `${String((pod.metadata as { generateName?: string }).generateName ?? 'pod-')}dry` };
         const created = { ...pod, metadata };
-        this.json(res, 201, this.webhook === undefined ? created : this.webhook(created, namespace));
+        this.json(res, 201, this.webhook === undefined ? created : this.webhook(created, namespace), this.dryRunWarnings);
       });
       return true;
     }
@@ -255,8 +328,14 @@ export class FakeApiServer {
 
   private handle(req: IncomingMessage, res: ServerResponse): void {
     const url = new URL(req.url ?? '/', 'http://fake');
-    this.requests.push(`${req.method ?? ''} ${url.pathname}${url.search}`);
+    const patchType = req.method === 'PATCH' ? ` ${req.headers['content-type'] ?? ''}` : '';
+    this.requests.push(`${req.method ?? ''} ${url.pathname}${url.search}${patchType}`);
+    const socket = req.socket as Partial<TLSSocket>;
+    const cn = this.tls ? socket.getPeerCertificate?.().subject?.CN : undefined;
+    const clientCn = cn === undefined ? undefined : String(cn);
+    this.callers.push({ method: req.method ?? '', path: `${url.pathname}${url.search}`, authorization: req.headers.authorization, clientCn });
     const path = url.pathname;
+    if (!this.objects2.has(path) && this.handleCertificates(req, res, url)) return;
     if (this.handleObjects(req, res, url)) return;
     if (path === '/version') {
       if (this.failVersion > 0) {
@@ -324,6 +403,162 @@ export class FakeApiServer {
     this.status(res, 404, 'NotFound', 'the server could not find the requested resource');
   }
 
+  // -------------------------------------------------------------------------------------------------------------
+  // Self-managed certificates: Secrets and the webhook configuration's JSON patch.
+
+  secretData(namespace: string, name: string): Record<string, string> | undefined {
+    const secret = this.secrets.get(`${namespace}/${name}`);
+    if (secret === undefined) return undefined;
+    const data = (secret.data ?? {}) as Record<string, string>;
+    return Object.fromEntries(Object.entries(data).map(([k, v]) => [k, Buffer.from(v, 'base64').toString('utf8')]));
+  }
+
+  /** A write by someone else (another replica, kubectl). */
+  putSecret(namespace: string, name: string, secret: Json): void {
+    const key = `${namespace}/${name}`;
+    const existed = this.secrets.has(key);
+    const stored = this.stamp({ ...secret, metadata: { ...(secret.metadata as Json), name, namespace } });
+    this.secrets.set(key, stored);
+    this.emitSecret(existed ? 'MODIFIED' : 'ADDED', stored);
+  }
+
+  deleteSecret(namespace: string, name: string): void {
+    const key = `${namespace}/${name}`;
+    const secret = this.secrets.get(key);
+    if (secret === undefined) return;
+    this.secrets.delete(key);
+    this.emitSecret('DELETED', this.stamp(secret));
+  }
+
+  private stamp(object: Json): Json {
+    return { ...object, metadata: { ...(object.metadata as Json), resourceVersion: String(++this.rv) } };
+  }
+
+  private emitSecret(type: StoredEvent['type'], object: Json): void {
+    this.secretEvents.push({ rv: this.rv, type, object });
+    const metadata = object.metadata as { name: string; namespace: string };
+    for (const watcher of this.secretWatchers) {
+      if (watcher.namespace !== metadata.namespace) continue;
+      if (watcher.name !== undefined && watcher.name !== metadata.name) continue;
+      watcher.res.write(`${JSON.stringify({ type, object })}\n`);
+    }
+  }
+
+  /** Secrets and the webhook configuration; false when the path is neither (or the configuration is not set). */
+  private handleCertificates(req: IncomingMessage, res: ServerResponse, url: URL): boolean {
+    const collection = /^\/api\/v1\/namespaces\/([^/]+)\/secrets$/.exec(url.pathname);
+    if (collection !== null && req.method === 'GET' && url.searchParams.get('watch') === 'true') {
+      this.watchSecrets(res, decodeURIComponent(collection[1] ?? ''), url.searchParams);
+      return true;
+    }
+    if (collection !== null && req.method === 'POST') {
+      void this.readBody(req).then((body) => this.createSecret(res, decodeURIComponent(collection[1] ?? ''), body as Json));
+      return true;
+    }
+    const one = /^\/api\/v1\/namespaces\/([^/]+)\/secrets\/([^/]+)$/.exec(url.pathname);
+    if (one !== null && (req.method === 'GET' || req.method === 'PATCH')) {
+      const key = `${decodeURIComponent(one[1] ?? '')}/${decodeURIComponent(one[2] ?? '')}`;
+      if (req.method === 'GET') this.answerSecret(res, key, one[2] ?? '');
+      else void this.readBody(req).then((body) => this.patchSecret(req, res, key, body as Json));
+      return true;
+    }
+    const webhook = /^\/apis\/admissionregistration\.k8s\.io\/v1\/mutatingwebhookconfigurations\/([^/]+)$/.exec(url.pathname);
+    if (webhook === null || this.webhookConfiguration === undefined || (req.method !== 'GET' && req.method !== 'PATCH')) return false;
+    const name = decodeURIComponent(webhook[1] ?? '');
+    if ((this.webhookConfiguration.metadata as Json).name !== name) {
+      this.status(res, 404, 'NotFound', `mutatingwebhookconfigurations "${name}" not found`);
+    } else if (req.method === 'GET') {
+      this.json(res, 200, this.webhookConfiguration);
+    } else {
+      void this.readBody(req).then((body) => this.patchWebhookConfiguration(req, res, body));
+    }
+    return true;
+  }
+
+  private createSecret(res: ServerResponse, namespace: string, secret: Json): void {
+    const name = (secret.metadata as Json | undefined)?.name as string;
+    if (this.secrets.has(`${namespace}/${name}`)) {
+      this.status(res, 409, 'AlreadyExists', `secrets "${name}" already exists`);
+      return;
+    }
+    this.putSecret(namespace, name, secret);
+    this.json(res, 201, this.secrets.get(`${namespace}/${name}`));
+  }
+
+  private answerSecret(res: ServerResponse, key: string, name: string): void {
+    const current = this.secrets.get(key);
+    if (current === undefined) this.status(res, 404, 'NotFound', `secrets "${name}" not found`);
+    else this.json(res, 200, current);
+  }
+
+  private patchSecret(req: IncomingMessage, res: ServerResponse, key: string, patch: Json): void {
+    const current = this.secrets.get(key);
+    const contentType = req.headers['content-type'] ?? '';
+    if (current === undefined) {
+      this.status(res, 404, 'NotFound', `secrets "${key.split('/')[1] ?? ''}" not found`);
+      return;
+    }
+    if (!contentType.startsWith('application/merge-patch+json')) {
+      this.status(res, 415, 'UnsupportedMediaType', `unexpected patch type ${contentType}`);
+      return;
+    }
+    const wanted = (patch.metadata as Json | undefined)?.resourceVersion;
+    if (wanted !== undefined && wanted !== (current.metadata as Json).resourceVersion) {
+      this.status(res, 409, 'Conflict', 'Operation cannot be fulfilled on secrets: the object has been modified');
+      return;
+    }
+    const [namespace, name] = key.split('/') as [string, string];
+    this.putSecret(namespace, name, mergePatch(current, patch));
+    this.json(res, 200, this.secrets.get(key));
+  }
+
+  private patchWebhookConfiguration(req: IncomingMessage, res: ServerResponse, body: unknown): void {
+    const contentType = req.headers['content-type'] ?? '';
+    if (!contentType.startsWith('application/json-patch+json')) {
+      this.status(res, 415, 'UnsupportedMediaType', `unexpected patch type ${contentType}`);
+      return;
+    }
+    try {
+      const patched = fastJsonPatch.applyPatch(structuredClone(this.webhookConfiguration), body as Operation[], true, false).newDocument;
+      this.webhookConfiguration = this.stamp(patched as Json);
+    } catch (err) {
+      this.status(res, 422, 'Invalid', `the server rejected our request: ${err instanceof Error ? err.message : String(err)}`);
+      return;
+    }
+    this.json(res, 200, this.webhookConfiguration);
+  }
+
+  private watchSecrets(res: ServerResponse, namespace: string, query: URLSearchParams): void {
+    const name = /^metadata\.name=(.+)$/.exec(query.get('fieldSelector') ?? '')?.[1];
+    const from = query.get('resourceVersion');
+    res.writeHead(200, { 'content-type': 'application/json', 'transfer-encoding': 'chunked' });
+    res.flushHeaders();
+    const relevant = (object: Json): boolean => {
+      const metadata = object.metadata as { name: string; namespace: string };
+      return metadata.namespace === namespace && (name === undefined || metadata.name === name);
+    };
+    if (from === null || from === '' || from === '0') {
+      // No resourceVersion: the current state as synthetic ADDED events, then changes.
+      for (const secret of this.secrets.values()) {
+        if (relevant(secret)) res.write(`${JSON.stringify({ type: 'ADDED', object: secret })}\n`);
+      }
+    } else {
+      const since = Number(from);
+      const oldest = this.secretEvents[0]?.rv;
+      if (since < this.rv && (oldest === undefined || since < oldest - 1)) {
+        const status = { kind: 'Status', apiVersion: 'v1', status: 'Failure', code: 410, reason: 'Expired', message: 'too old resource version' };
+        res.end(`${JSON.stringify({ type: 'ERROR', object: status })}\n`);
+        return;
+      }
+      for (const event of this.secretEvents) {
+        if (event.rv > since && relevant(event.object)) res.write(`${JSON.stringify({ type: event.type, object: event.object })}\n`);
+      }
+    }
+    const watcher = { res, name, namespace };
+    this.secretWatchers.add(watcher);
+    res.on('close', () => this.secretWatchers.delete(watcher));
+  }
+
   /** Adds an object without telling the watches: a namespace the webhook's cache cannot know yet. */
   putUnwatched(input: ObjectInput): void {
     this.objects.namespaces.set(input.name, {
@@ -346,15 +581,15 @@ function matchesSelector(selector: string, labels: Record<string, string>): bool
     });
 }
 
-/** RFC 7386 merge (what a strategic merge patch of maps amounts to). */
-function mergePatch(target: Record<string, unknown>, patch: unknown): Record<string, unknown> {
+/** RFC 7386 JSON merge patch (what a strategic merge patch of maps amounts to); a patch that is no object leaves the target. */
+function mergePatch(target: Json, patch: unknown): Json {
   if (typeof patch !== 'object' || patch === null || Array.isArray(patch)) return target;
-  const out: Record<string, unknown> = { ...target };
-  for (const [key, value] of Object.entries(patch)) {
+  const out: Json = { ...target };
+  for (const [key, value] of Object.entries(patch as Json)) {
     if (value === null) delete out[key];
     else if (typeof value === 'object' && !Array.isArray(value)) {
       const current = out[key];
-      out[key] = mergePatch(typeof current === 'object' && current !== null && !Array.isArray(current) ? (current as Record<string, unknown>) : {}, value);
+      out[key] = mergePatch(typeof current === 'object' && current !== null && !Array.isArray(current) ? (current as Json) : {}, value);
     } else out[key] = value;
   }
   return out;

@@ -31,7 +31,7 @@ import {
 import { renewalTime } from '../../src/tls/certificates.js';
 import { createCertificateSwitch, type CertificateSwitch } from '../../src/tls/reload.js';
 import { e2eAvailability, startEnvtest, type Envtest } from '../e2e/envtest.js';
-import { repoRoot } from '../http/helpers.js';
+import { repoRoot } from '../support/fixtures.js';
 
 const availability = e2eAvailability();
 const suite = availability.available ? describe : describe.skip;

@@ -1,6 +1,6 @@
 /**
  * Self-managed certificates through the real client-node adapters, against a fake API server with the real
- * API server's conflict rules (test/cluster/fake-certificate-apiserver.ts): get-or-create races, renewal races
+ * API server's conflict rules (test/cluster/fake-apiserver.ts): get-or-create races, renewal races
  * guarded by resourceVersion, the caBundle patch, and the controller every replica runs (watch → swap, timer →
  * renew, a CA rotation in two steps).
  */
@@ -24,7 +24,7 @@ import {
 import { CA_PROPAGATION_GRACE_MS, CA_ROTATED_AT_ANNOTATION } from '../../src/tls/certificate-plan.js';
 import { renewalTime } from '../../src/tls/certificates.js';
 import { createCertificateSwitch, type CertificateLog, type CertificateSwitch } from '../../src/tls/reload.js';
-import { FakeCertificateApiServer } from './fake-certificate-apiserver.js';
+import { FakeApiServer } from './fake-apiserver.js';
 
 const NAMESPACE = 'sidecar-injector';
 const SECRET = 'sidecar-injector-tls';
@@ -59,7 +59,7 @@ function webhookConfiguration(caBundles: (string | undefined)[]): Record<string,
   };
 }
 
-function bundlesOf(fake: FakeCertificateApiServer): string[][] {
+function bundlesOf(fake: FakeApiServer): string[][] {
   const webhooks = (fake.webhookConfiguration?.webhooks ?? []) as { clientConfig: { caBundle?: string } }[];
   return webhooks.map((w) => pemCertificates(Buffer.from(w.clientConfig.caBundle ?? '', 'base64').toString('utf8')));
 }
@@ -79,9 +79,9 @@ class LogRecorder implements CertificateLog {
   }
 }
 
-let fake: FakeCertificateApiServer;
+let fake: FakeApiServer;
 beforeEach(async () => {
-  fake = new FakeCertificateApiServer();
+  fake = new FakeApiServer();
   await fake.start();
 });
 afterEach(async () => {

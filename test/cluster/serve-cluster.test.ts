@@ -8,7 +8,8 @@ import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { POD_SECURITY_ENFORCE_LABEL } from '../../src/cluster/facts.js';
 import { writeCertificateFiles } from '../../src/tls/certificate-files.js';
-import { decodePatch, loadFixture, repoRoot, send, testCertificates, type AdmissionAnswer } from '../http/helpers.js';
+import { decodePatch, send, testCertificates, type AdmissionAnswer } from '../http/helpers.js';
+import { loadFixture, repoRoot } from '../support/fixtures.js';
 import { killServedProcesses, serveEnv, spawnServe, type ServedProcess } from '../support/serve-process.js';
 import { FakeApiServer } from './fake-apiserver.js';
 

@@ -17,7 +17,8 @@ import type { MutatingWebhookConfiguration } from 'kubernetes-types/admissionreg
 import type { Deployment } from 'kubernetes-types/apps/v1.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parse } from 'yaml';
-import { runCheck, type CheckReport } from '../../src/cli/check.js';
+import type { CheckReport } from '../../src/cli/check-report.js';
+import { runCheck } from '../../src/cli/check.js';
 import { RESTARTED_AT_ANNOTATION, runRepair } from '../../src/cli/repair.js';
 import { kubeApi, type ApiReply, type KubeApi } from '../../src/cluster/check-api.js';
 import { STATUS_ANNOTATION } from '../../src/core/labels.js';

@@ -14,7 +14,7 @@ import { CoreV1Api, type V1Pod } from '@kubernetes/client-node';
 import type { MutatingWebhookConfiguration } from 'kubernetes-types/admissionregistration/v1.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parse } from 'yaml';
-import type { CheckReport } from '../../src/cli/check.js';
+import type { CheckReport } from '../../src/cli/check-report.js';
 import { kubeApi, type ApiReply, type KubeApi } from '../../src/cluster/check-api.js';
 import { DEFAULT_CONTAINER_ANNOTATION, STATUS_ANNOTATION } from '../../src/core/labels.js';
 import type { Container, PodObject, SidecarMode } from '../../src/core/types.js';

@@ -11,7 +11,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { defaultConfig } from '../../src/core/defaults.js';
 import { computeInjection } from '../../src/core/engine.js';
 import type { InjectionContext, InjectionResult, InjectorConfig } from '../../src/core/types.js';
-import { apiServerFixtureFiles, loadApiServerFixture, loadPodFixture, podFixtureFiles } from '../support/fixtures.js';
+import { loadFixture, loadFixtures, loadPodFixture, podFixtureFiles } from '../support/fixtures.js';
 import {
   adversarialValue,
   applyInPlace,
@@ -39,7 +39,7 @@ const prototypesBefore = prototypeSnapshot();
 
 /** Base pods as JSON text: every capture's `request.object` and every pod fixture. */
 const BASE_PODS: string[] = [
-  ...apiServerFixtureFiles().map((file) => JSON.stringify(loadApiServerFixture(file).review.request.object)),
+  ...loadFixtures().map((fixture) => JSON.stringify(fixture.review.request.object)),
   ...podFixtureFiles().map((file) => JSON.stringify(loadPodFixture(file))),
 ];
 
@@ -216,7 +216,7 @@ describe('fuzz: engine', () => {
     ['mountPath null', { name: 'x', mountPath: null }],
     ['name {"toString":null} at the app mount path', { name: { toString: null }, mountPath: '/pod-data' }],
   ])('an app container mount with %s never makes computeInjection throw', (_name, mount) => {
-    const pod = structuredClone(loadApiServerFixture('create-pod.json').review.request.object) as { spec: { containers: { volumeMounts?: unknown[] }[] } };
+    const pod = structuredClone(loadFixture('create-pod.json').review.request.object) as { spec: { containers: { volumeMounts?: unknown[] }[] } };
     pod.spec.containers[0]!.volumeMounts = [mount];
     const context: InjectionContext = { operation: 'CREATE', namespace: 'inject', injectorNamespace: 'sidecar-injector' };
     expect(() => computeInjection(pod, defaultConfig(), context)).not.toThrow();

@@ -3,7 +3,7 @@
  * captures, query strings, text-level damage, and what status a body must get.
  */
 import fc from 'fast-check';
-import { loadFixtures, type Fixture } from '../http/helpers.js';
+import { loadFixtures, type Fixture } from '../support/fixtures.js';
 import {
   adversarialValue,
   applyMutations,

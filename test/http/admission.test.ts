@@ -9,17 +9,8 @@ import type { InjectionContext, InjectionResult, PatchOperation, PodObject } fro
 import { buildApp } from '../../src/http/app.js';
 import { createMetrics } from '../../src/http/metrics.js';
 import { applyToCopy, expectInjectedInvariants } from '../support/pod-assertions.js';
-import {
-  APISERVER_HEADERS,
-  decodePatch,
-  loadFixture,
-  loadFixtures,
-  LogSink,
-  startTestServer,
-  type AdmissionAnswer,
-  type AdmissionReviewJson,
-  type TestServer,
-} from './helpers.js';
+import { APISERVER_HEADERS, decodePatch, LogSink, startTestServer, type AdmissionAnswer, type TestServer } from './helpers.js';
+import { loadFixture, loadFixtures, type AdmissionReviewJson } from '../support/fixtures.js';
 
 const fixtures = loadFixtures();
 

@@ -6,7 +6,8 @@ import { request as httpsRequest } from 'node:https';
 import { brotliCompressSync, gzipSync } from 'node:zlib';
 import { connect, type TLSSocket } from 'node:tls';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { APISERVER_HEADERS, loadFixture, startTestServer, type AdmissionAnswer, type TestServer } from './helpers.js';
+import { APISERVER_HEADERS, startTestServer, type AdmissionAnswer, type TestServer } from './helpers.js';
+import { loadFixture } from '../support/fixtures.js';
 
 const good = loadFixture('create-pod.json');
 

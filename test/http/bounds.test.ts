@@ -7,7 +7,8 @@ import { connect as netConnect, type Socket } from 'node:net';
 import { connect, type TLSSocket } from 'node:tls';
 import { afterEach, describe, expect, it } from 'vitest';
 import { LISTENER_DEFAULTS } from '../../src/http/server-factory.js';
-import { APISERVER_HEADERS, loadFixture, startTestServer, type AdmissionAnswer, type TestServer } from './helpers.js';
+import { APISERVER_HEADERS, startTestServer, type AdmissionAnswer, type TestServer } from './helpers.js';
+import { loadFixture } from '../support/fixtures.js';
 
 const good = loadFixture('create-pod.json');
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));

@@ -2,13 +2,10 @@
  * Shared by the HTTP tests: the production composition listening over real TLS on 127.0.0.1:0, a keep-alive
  * HTTPS client that trusts our dev CA, and the kube-apiserver captures.
  */
-import { readdirSync, readFileSync } from 'node:fs';
 import { Agent, request as httpsRequest } from 'node:https';
 import type { IncomingHttpHeaders } from 'node:http';
 import type { Socket } from 'node:net';
-import { dirname, join, resolve } from 'node:path';
 import { PassThrough } from 'node:stream';
-import { fileURLToPath } from 'node:url';
 import type { AdmissionDeps } from '../../src/admission/respond.js';
 import { defaultConfig } from '../../src/core/defaults.js';
 import type { InjectorConfig } from '../../src/core/types.js';
@@ -17,9 +14,6 @@ import type { AdmissionMetrics } from '../../src/http/metrics.js';
 import { startWebhook, type Webhook, type WebhookOptions } from '../../src/runtime/webhook.js';
 import { generateDevCertificates, type CertificateBundle } from '../../src/tls/certificates.js';
 
-export const repoRoot = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
-export const fixturesDir = join(repoRoot, 'test', 'fixtures', 'kube-apiserver');
-
 /** The headers a real kube-apiserver sends (fixtures README). */
 export const APISERVER_HEADERS = {
   'user-agent': 'kube-apiserver-admission',
@@ -27,35 +21,6 @@ export const APISERVER_HEADERS = {
   accept: 'application/json, */*',
   'accept-encoding': 'gzip',
 } as const;
-
-export interface Fixture {
-  file: string;
-  text: string;
-  review: AdmissionReviewJson;
-}
-
-/** Just enough of the request side to read a capture in tests. */
-export interface AdmissionReviewJson {
-  apiVersion: string;
-  kind: string;
-  request: { uid: string; dryRun?: boolean; object: Record<string, unknown>; [key: string]: unknown };
-}
-
-export function loadFixtures(): Fixture[] {
-  return readdirSync(fixturesDir)
-    .filter((file) => file.endsWith('.json'))
-    .sort()
-    .map((file) => {
-      const text = readFileSync(join(fixturesDir, file), 'utf8');
-      return { file, text, review: JSON.parse(text) as AdmissionReviewJson };
-    });
-}
-
-export function loadFixture(file: string): Fixture {
-  const fixture = loadFixtures().find((f) => f.file === file);
-  if (fixture === undefined) throw new Error(`no fixture ${file}`);
-  return fixture;
-}
 
 let certificates: CertificateBundle | undefined;
 /** One dev CA + serving certificate per test file (key generation is the slow part). */
@@ -86,6 +51,10 @@ export class LogSink {
 
 export interface TestServerOptions {
   config?: InjectorConfig;
+  /** A configuration file instead of `config`, watched as production watches it. */
+  configFile?: string;
+  /** Cluster access (default off). */
+  cluster?: WebhookOptions['cluster'];
   clusterFacts?: AdmissionDeps['clusterFacts'];
   engine?: AdmissionDeps['engine'];
   bodyLimit?: number;
@@ -128,9 +97,9 @@ export async function startTestServer(options: TestServerOptions = {}): Promise<
     logLevel: 'info',
     logStream: logs.stream,
     injectorNamespace: 'sidecar-injector',
-    config: options.config ?? defaultConfig(),
+    ...(options.configFile === undefined ? { config: options.config ?? defaultConfig() } : { configFile: options.configFile }),
     certificates: { kind: 'pair', pair: { cert: certs.serving.cert, key: certs.serving.key } },
-    cluster: { on: false, why: 'test server' },
+    cluster: options.cluster ?? { on: false, why: 'test server' },
     processMetrics: options.processMetrics ?? false,
     ...(options.clusterFacts === undefined ? {} : { clusterFacts: options.clusterFacts }),
     ...(options.engine === undefined ? {} : { engine: options.engine }),

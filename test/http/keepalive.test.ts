@@ -8,7 +8,8 @@ import { STATUS_ANNOTATION } from '../../src/core/labels.js';
 import type { PatchOperation } from '../../src/core/types.js';
 import { DEFAULT_BODY_LIMIT } from '../../src/http/app.js';
 import { applyToCopy } from '../support/pod-assertions.js';
-import { decodePatch, loadFixture, startTestServer, type AdmissionAnswer, type TestServer } from './helpers.js';
+import { decodePatch, startTestServer, type AdmissionAnswer, type TestServer } from './helpers.js';
+import { loadFixture } from '../support/fixtures.js';
 
 const good = loadFixture('create-pod.json');
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));

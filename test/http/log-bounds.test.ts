@@ -4,7 +4,8 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { FIELD_MAX } from '../../src/http/log-fields.js';
-import { loadFixture, startTestServer, type AdmissionAnswer, type TestServer } from './helpers.js';
+import { startTestServer, type AdmissionAnswer, type TestServer } from './helpers.js';
+import { loadFixture } from '../support/fixtures.js';
 
 const good = loadFixture('create-pod.json');
 const MEGABYTE = 1024 * 1024;

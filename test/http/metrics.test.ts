@@ -4,7 +4,8 @@ import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildMetricsApp, createMetrics } from '../../src/http/metrics.js';
 import { LISTENER_DEFAULTS } from '../../src/http/server-factory.js';
-import { loadFixture, startTestServer, type TestServer } from './helpers.js';
+import { startTestServer, type TestServer } from './helpers.js';
+import { loadFixture } from '../support/fixtures.js';
 
 function get(port: number, path: string, method = 'GET'): Promise<{ status: number; body: string; type: string }> {
   return new Promise((resolve, reject) => {

@@ -18,7 +18,8 @@ import { AdmissionOffload } from '../../src/http/offload.js';
 import { writeCertificateFiles } from '../../src/tls/certificate-files.js';
 import { expectInjectedInvariants, applyToCopy } from '../support/pod-assertions.js';
 import { killServedProcesses, serveEnv, spawnServe } from '../support/serve-process.js';
-import { APISERVER_HEADERS, repoRoot, testCertificates } from './helpers.js';
+import { repoRoot } from '../support/fixtures.js';
+import { APISERVER_HEADERS, testCertificates } from './helpers.js';
 
 const WORKER = pathToFileURL(join(repoRoot, 'dist', 'http', 'admission-worker.js'));
 

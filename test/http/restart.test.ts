@@ -16,7 +16,8 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { writeCertificateFiles } from '../../src/tls/certificate-files.js';
 import { killServedProcesses, serveEnv, spawnServe } from '../support/serve-process.js';
-import { APISERVER_HEADERS, loadFixture, testCertificates, type AdmissionAnswer } from './helpers.js';
+import { APISERVER_HEADERS, testCertificates, type AdmissionAnswer } from './helpers.js';
+import { loadFixture } from '../support/fixtures.js';
 
 const fixture = loadFixture('create-pod.json');
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));

@@ -11,7 +11,8 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { writeCertificateFiles } from '../../src/tls/certificate-files.js';
 import { applyToCopy, sidecarOf } from '../support/pod-assertions.js';
 import { BUNDLED_MAIN, killServedProcesses, spawnServe, type ServedProcess } from '../support/serve-process.js';
-import { APISERVER_HEADERS, loadFixture, send, testCertificates, type AdmissionAnswer, type Reply } from './helpers.js';
+import { APISERVER_HEADERS, send, testCertificates, type AdmissionAnswer, type Reply } from './helpers.js';
+import { loadFixture } from '../support/fixtures.js';
 
 const good = loadFixture('create-pod.json');
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));

@@ -5,7 +5,8 @@
  */
 import { afterEach, describe, expect, it } from 'vitest';
 import type { Part } from '../../src/runtime/part.js';
-import { loadFixture, send, startTestServer, type TestServer } from '../http/helpers.js';
+import { send, startTestServer, type TestServer } from '../http/helpers.js';
+import { loadFixture } from '../support/fixtures.js';
 
 const good = loadFixture('create-pod.json');
 

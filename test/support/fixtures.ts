@@ -17,17 +17,32 @@ export function podFixtureFiles(): string[] {
   return readdirSync(podFixtureDir).filter((f) => f.endsWith('.yaml')).sort();
 }
 
-export interface CapturedReview {
+/** Just enough of the request side to read a capture in tests. */
+export interface AdmissionReviewJson {
   apiVersion: string;
   kind: string;
-  request: { uid: string; namespace?: string; operation: string; dryRun?: boolean; object: PodObject; [key: string]: unknown };
+  request: { uid: string; namespace?: string; operation?: string; dryRun?: boolean; object: Record<string, unknown>; [key: string]: unknown };
 }
 
-export function apiServerFixtureFiles(): string[] {
-  return readdirSync(apiServerFixtureDir).filter((f) => f.endsWith('.json')).sort();
+/** One capture: its file name, its bytes as the API server sent them, and the parsed review. */
+export interface Fixture {
+  file: string;
+  text: string;
+  review: AdmissionReviewJson;
 }
 
-export function loadApiServerFixture(file: string): { raw: string; review: CapturedReview } {
-  const raw = readFileSync(join(apiServerFixtureDir, file), 'utf8');
-  return { raw, review: JSON.parse(raw) as CapturedReview };
+export function loadFixtures(): Fixture[] {
+  return readdirSync(apiServerFixtureDir)
+    .filter((file) => file.endsWith('.json'))
+    .sort()
+    .map((file) => {
+      const text = readFileSync(join(apiServerFixtureDir, file), 'utf8');
+      return { file, text, review: JSON.parse(text) as AdmissionReviewJson };
+    });
+}
+
+export function loadFixture(file: string): Fixture {
+  const fixture = loadFixtures().find((f) => f.file === file);
+  if (fixture === undefined) throw new Error(`no fixture ${file}`);
+  return fixture;
 }

@@ -18,7 +18,8 @@ import { writeCertificateFiles, writeFileAtomic } from '../../src/tls/certificat
 import { generateServingCertificate, type KeyPairPem } from '../../src/tls/certificates.js';
 import type { Counter, Gauge, Registry } from 'prom-client';
 import type { CertificateMetrics } from '../../src/tls/metrics.js';
-import { LogSink, loadFixture, send, testCertificates } from '../http/helpers.js';
+import { LogSink, send, testCertificates } from '../http/helpers.js';
+import { loadFixture } from '../support/fixtures.js';
 
 const fixture = loadFixture('create-pod.json');
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));

@@ -1,6 +1,6 @@
 /**
  * Certificates in `serve` as a process (dist/main.js, built by test/global-setup.ts): the file reload wired with
- * its metrics, and `--self-managed-certs` against the fake API server (test/cluster/fake-certificate-apiserver.ts):
+ * its metrics, and `--self-managed-certs` against the fake API server (test/cluster/fake-apiserver.ts):
  * the Secret is created before the listener opens, the caBundle is written, and a renewal by another replica is
  * picked up through the watch.
  */
@@ -15,7 +15,7 @@ import { pemCertificates } from '../../src/cluster/ca-bundle.js';
 import { bootstrapCertificates, connectSelfManagedCertificates } from '../../src/cluster/self-managed.js';
 import { writeCertificateFiles } from '../../src/tls/certificate-files.js';
 import { generateServingCertificate, renewalTime } from '../../src/tls/certificates.js';
-import { FakeCertificateApiServer } from '../cluster/fake-certificate-apiserver.js';
+import { FakeApiServer } from '../cluster/fake-apiserver.js';
 import { killServedProcesses, serveEnv, spawnServe, type ServedProcess } from '../support/serve-process.js';
 import { testCertificates } from '../http/helpers.js';
 
@@ -106,10 +106,10 @@ describe('serve: certificate files', () => {
 });
 
 describe('serve --self-managed-certs', () => {
-  let fake: FakeCertificateApiServer;
+  let fake: FakeApiServer;
   let kubeconfig: string;
   beforeEach(async () => {
-    fake = new FakeCertificateApiServer();
+    fake = new FakeApiServer();
     await fake.start();
     fake.webhookConfiguration = {
       apiVersion: 'admissionregistration.k8s.io/v1',

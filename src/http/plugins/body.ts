@@ -3,8 +3,9 @@
  * limit, and parsed by `parseJsonBody`; everything else is a 415 before a byte of the body is read.
  */
 import { parseJsonBody } from '../json-body.js';
+import { oneLine } from '../../error-line.js';
 import { DeferredBody } from '../offload.js';
-import { appWide, BadRequest, oneLine } from './shared.js';
+import { appWide, BadRequest } from './shared.js';
 
 /**
  * The API server never compresses what it sends; a compressed body would otherwise reach JSON.parse as bytes (a

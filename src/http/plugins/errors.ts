@@ -8,7 +8,8 @@ import type { Socket } from 'node:net';
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { clip } from '../log-fields.js';
 import type { RejectReason, Rejections } from '../rejections.js';
-import { appWide, BadRequest, oneLine, pathOf } from './shared.js';
+import { oneLine } from '../../error-line.js';
+import { appWide, BadRequest, pathOf } from './shared.js';
 
 /** Known paths and their methods: a known path with another method answers 405, not 404. */
 const ROUTE_METHODS: Readonly<Record<string, readonly string[]>> = {

@@ -1,6 +1,6 @@
 /**
- * What the app's plugins share: the error a plugin throws when the request is at fault, the one-line
- * sanitiser for anything a client sent, and how a plugin opts out of fastify's encapsulation.
+ * What the app's plugins share: the error a plugin throws when the request is at fault, the path of a request URL,
+ * and how a plugin opts out of fastify's encapsulation. Anything a client sent is echoed through `oneLine`.
  */
 import type { FastifyPluginCallback, FastifyPluginOptions } from 'fastify';
 import type { RejectReason } from '../rejections.js';
@@ -14,12 +14,6 @@ export class BadRequest extends Error {
     this.statusCode = statusCode;
     this.reason = reason;
   }
-}
-
-/** Control characters out, at most `max` characters (an ellipsis marks the cut). */
-export function oneLine(text: string, max = 200): string {
-  const line = text.replace(/[\u0000-\u001f\u007f]+/g, ' ').trim();
-  return line.length <= max ? line : `${line.slice(0, max - 1)}…`;
 }
 
 /** The path part of a request URL (no query). */
