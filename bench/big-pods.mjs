@@ -15,6 +15,7 @@ import { Agent } from 'node:https';
 import { cpus, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
+import { review } from './fixtures/generate.mjs';
 import { HealthzPoller, sharedNow } from './lib/healthz-poller.mjs';
 import { MUTATE_PATH } from './lib/load.mjs';
 import { cpuSeconds, installCleanup, loadAverage, run, sleep, stop } from './lib/procs.mjs';
@@ -63,21 +64,6 @@ function sizeFor(make, bytes) {
   return n;
 }
 
-function review(uid, object) {
-  return {
-    apiVersion: 'admission.k8s.io/v1',
-    kind: 'AdmissionReview',
-    request: {
-      uid,
-      kind: { group: '', version: 'v1', kind: 'Pod' },
-      resource: { group: '', version: 'v1', resource: 'pods' },
-      namespace: 'inject',
-      operation: 'CREATE',
-      object,
-      dryRun: false,
-    },
-  };
-}
 
 /** Sends one body while the poller watches /healthz; the answer is checked afterwards. */
 async function measure(server, poller, agent, name, request) {

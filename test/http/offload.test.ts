@@ -18,29 +18,21 @@ import { AdmissionOffload } from '../../src/http/offload.js';
 import { writeCertificateFiles } from '../../src/tls/certificate-files.js';
 import { expectInjectedInvariants, applyToCopy } from '../support/pod-assertions.js';
 import { killServedProcesses, serveEnv, spawnServe } from '../support/serve-process.js';
-import { repoRoot } from '../support/fixtures.js';
+import { loadFixture, repoRoot } from '../support/fixtures.js';
 import { APISERVER_HEADERS, testCertificates } from './helpers.js';
 
 const WORKER = pathToFileURL(join(repoRoot, 'dist', 'http', 'admission-worker.js'));
 
+/** The captured kube-apiserver request with its pod replaced by one of `containers` minimal containers. */
 function bigReview(containers: number, uid = 'big-pod'): Record<string, unknown> {
-  return {
-    apiVersion: 'admission.k8s.io/v1',
-    kind: 'AdmissionReview',
-    request: {
-      uid,
-      kind: { group: '', version: 'v1', kind: 'Pod' },
-      resource: { group: '', version: 'v1', resource: 'pods' },
-      namespace: 'inject',
-      operation: 'CREATE',
-      object: {
-        apiVersion: 'v1',
-        kind: 'Pod',
-        metadata: { generateName: 'big-', namespace: 'inject' },
-        spec: { containers: Array.from({ length: containers }, (_, i) => ({ name: `c${i}`, image: 'app' })) },
-      },
-    },
+  const { review } = loadFixture('create-pod.json');
+  const object = {
+    apiVersion: 'v1',
+    kind: 'Pod',
+    metadata: { generateName: 'big-', namespace: 'inject' },
+    spec: { containers: Array.from({ length: containers }, (_, i) => ({ name: `c${i}`, image: 'app' })) },
   };
+  return { ...review, request: { ...review.request, uid, namespace: 'inject', object } };
 }
 
 const deps: AdmissionDeps = {
