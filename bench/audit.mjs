@@ -8,8 +8,7 @@
  * (one in 50 of them stale), 4 % missed (5 Deployments per namespace), 1 % opted out. Bounded: gives up after
  * 60 s. Usage: node bench/audit.mjs [--pods 10000]
  */
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { fileURLToPath, pathToFileURL } from 'node:url';
@@ -29,9 +28,13 @@ function status(image) {
 
 async function loadFakeServer() {
   const { build } = await import('esbuild');
-  const dir = mkdtempSync(join(tmpdir(), 'audit-bench-'));
+  // Compiled inside the repository (bench/results is ignored by git), so that its packages, left external, resolve
+  // from node_modules as the test suite's do.
+  const results = fileURLToPath(new URL('bench/results/', root));
+  mkdirSync(results, { recursive: true });
+  const dir = mkdtempSync(join(results, '.audit-bench-'));
   const outfile = join(dir, 'fake-apiserver.mjs');
-  await build({ entryPoints: [fileURLToPath(new URL('test/cluster/fake-apiserver.ts', root))], bundle: true, platform: 'node', format: 'esm', outfile, logLevel: 'error' });
+  await build({ entryPoints: [fileURLToPath(new URL('test/cluster/fake-apiserver.ts', root))], bundle: true, packages: 'external', platform: 'node', format: 'esm', outfile, logLevel: 'error' });
   const module = await import(pathToFileURL(outfile).href);
   rmSync(dir, { recursive: true, force: true });
   return module.FakeApiServer;
