@@ -116,21 +116,32 @@ function nextReconcileMs(outcome: EnsureOutcome, consecutiveWrites: number, now:
   return Math.min(next, limits.resyncMs);
 }
 
-export function runSelfManagedCertificates(options: SelfManagedOptions): SelfManagedCertificates {
+/** What the watch and the reconcile loop share: a Secret version the watch saw makes an older read stale. */
+interface WatchState {
+  closed: boolean;
+  lastVersion: string;
+  /** Counts Secret versions the watch delivered: a reconcile that saw one arrive while it ran holds an older read. */
+  watchedVersions: number;
+}
+
+interface ReconcileLoop {
+  reconcile(): Promise<void>;
+  /** The next reconcile in `delayMs` (replacing any planned one). */
+  schedule(delayMs: number): void;
+  /** Puts the pair a Secret holds in force (or says why it cannot). */
+  apply(secret: SecretSnapshot): void;
+  stop(): void;
+}
+
+/** Reconciles one at a time (get-or-create, renew, caBundle), then plans the next look. */
+function reconcileLoop(options: SelfManagedOptions, state: WatchState, source: string): ReconcileLoop {
   const now = options.now ?? (() => new Date());
-  const random = options.random ?? Math.random;
   const resyncMs = options.resyncMs ?? 5 * 60_000;
-  const jitterMs = options.jitterMs ?? 2_000;
   const retryMs = options.retryMs ?? 30_000;
-  const source = `Secret ${options.store.description}`;
   const { log } = options;
-  let closed = false;
   let timer: NodeJS.Timeout | undefined;
   let chain = Promise.resolve();
   let lastBundle: string | undefined;
-  let lastVersion = options.initial.secret.resourceVersion;
-  // Counts Secret versions the watch delivered: a reconcile that saw one arrive while it ran holds an older read.
-  let watchedVersions = 0;
   let consecutiveWrites = 0;
 
   const apply = (secret: SecretSnapshot): void => {
@@ -143,15 +154,15 @@ export function runSelfManagedCertificates(options: SelfManagedOptions): SelfMan
   };
 
   const schedule = (delayMs: number): void => {
-    if (closed) return;
+    if (state.closed) return;
     clearTimeout(timer);
     timer = setTimeout(() => void reconcile(), Math.min(Math.max(0, delayMs), MAX_TIMER_MS));
     timer.unref();
   };
 
   const reconcileOnce = async (): Promise<void> => {
-    if (closed) return;
-    const versionsAtStart = watchedVersions;
+    if (state.closed) return;
+    const versionsAtStart = state.watchedVersions;
     let outcome: EnsureOutcome;
     try {
       outcome = await bootstrapCertificates(options);
@@ -160,12 +171,12 @@ export function runSelfManagedCertificates(options: SelfManagedOptions): SelfMan
       schedule(retryMs);
       return;
     }
-    if (closed) return;
+    if (state.closed) return;
     if (outcome.action !== 'kept') {
       log.info({ source, action: outcome.action, reason: outcome.reason }, `certificate Secret ${outcome.action}`);
     }
-    if (watchedVersions === versionsAtStart) {
-      lastVersion = outcome.secret.resourceVersion;
+    if (state.watchedVersions === versionsAtStart) {
+      state.lastVersion = outcome.secret.resourceVersion;
       apply(outcome.secret);
     }
 
@@ -186,33 +197,44 @@ export function runSelfManagedCertificates(options: SelfManagedOptions): SelfMan
     return chain;
   };
 
+  return { reconcile, schedule, apply, stop: () => clearTimeout(timer) };
+}
+
+export function runSelfManagedCertificates(options: SelfManagedOptions): SelfManagedCertificates {
+  const random = options.random ?? Math.random;
+  const jitterMs = options.jitterMs ?? 2_000;
+  const source = `Secret ${options.store.description}`;
+  const { log } = options;
+  const state: WatchState = { closed: false, lastVersion: options.initial.secret.resourceVersion, watchedVersions: 0 };
+  const loop = reconcileLoop(options, state, source);
+
   const stopWatch = options.store.watch(
     (secret) => {
-      if (closed) return;
+      if (state.closed) return;
       if (secret === undefined) {
         log.warn({ source }, 'certificate Secret deleted: creating it again');
-        lastVersion = '';
-        watchedVersions += 1;
-        schedule(random() * jitterMs);
+        state.lastVersion = '';
+        state.watchedVersions += 1;
+        loop.schedule(random() * jitterMs);
         return;
       }
-      if (secret.resourceVersion === lastVersion) return;
-      lastVersion = secret.resourceVersion;
-      watchedVersions += 1;
+      if (secret.resourceVersion === state.lastVersion) return;
+      state.lastVersion = secret.resourceVersion;
+      state.watchedVersions += 1;
       // The new pair goes into force now; renewal checks and the caBundle follow after a jittered delay.
-      apply(secret);
-      schedule(random() * jitterMs);
+      loop.apply(secret);
+      loop.schedule(random() * jitterMs);
     },
     (err) => log.warn({ source, err: errorLine(err) }, 'watch of the certificate Secret failed: restarting it'),
   );
 
-  void reconcile();
+  void loop.reconcile();
 
   return {
-    reconcile,
+    reconcile: loop.reconcile,
     close: () => {
-      closed = true;
-      clearTimeout(timer);
+      state.closed = true;
+      loop.stop();
       stopWatch();
     },
   };
