@@ -4,7 +4,6 @@
  * reverse order. The listeners are built first (their app owns the logger), and the certificate source is handed
  * the HTTPS server as it is built.
  */
-import type { DestinationStream } from 'pino';
 import type { FastifyBaseLogger } from 'fastify';
 import type { ClusterAccess } from '../cluster/client.js';
 import type { InjectorConfig } from '../core/types.js';
@@ -17,13 +16,11 @@ import { clusterPart, type ClusterPart } from './cluster-part.js';
 import { configSource } from './config-part.js';
 import type { Part } from './part.js';
 
-export interface WebhookOptions {
-  host: string;
-  port: number;
-  metricsPort: number;
-  drainSeconds: number;
-  logLevel: string;
-  logStream?: DestinationStream;
+/** The listeners' settings a webhook passes through as they are (src/server.ts documents each). */
+const OPTIONAL_LISTENER_SETTINGS = ['logStream', 'bodyLimit', 'bodyBudget', 'now', 'closeGraceMs', 'idleCloseMs', 'processMetrics'] as const;
+type ListenerSettings = 'host' | 'port' | 'metricsPort' | 'drainSeconds' | 'logLevel' | (typeof OPTIONAL_LISTENER_SETTINGS)[number];
+
+export interface WebhookOptions extends Pick<ListenersOptions, ListenerSettings> {
   injectorNamespace: string;
   /** YAML configuration file; absent: `config`, else the built-in defaults. */
   configFile?: string;
@@ -35,13 +32,6 @@ export interface WebhookOptions {
   extraParts?: (context: PartContext) => Part[];
   /** Listener timeouts (the certificate source is added here). */
   listener?: Omit<ListenerOptions, 'tls' | 'certificates'>;
-  bodyLimit?: number;
-  bodyBudget?: ListenersOptions['bodyBudget'];
-  /** The app's monotonic clock (tests). */
-  now?: ListenersOptions['now'];
-  closeGraceMs?: number;
-  idleCloseMs?: number;
-  processMetrics?: boolean;
   /** Replaces the admission engine (tests). */
   engine?: AdmissionDeps['engine'];
   /** Replaces the cluster facts (tests); the cluster part then only says it is off. */
@@ -94,7 +84,7 @@ export async function startWebhook(options: WebhookOptions): Promise<Webhook> {
     metricsPort: options.metricsPort,
     drainSeconds: options.drainSeconds,
     logLevel: options.logLevel,
-    ...(options.logStream === undefined ? {} : { logStream: options.logStream }),
+    ...pick(options, [...OPTIONAL_LISTENER_SETTINGS]),
     admission: {
       config: () => configPart.current(),
       injectorNamespace: options.injectorNamespace,
@@ -103,7 +93,6 @@ export async function startWebhook(options: WebhookOptions): Promise<Webhook> {
     },
     ready: () => parts.every((part) => part === listeners || part.ready()),
     listener: { ...options.listener, certificates },
-    ...pick(options, ['bodyLimit', 'bodyBudget', 'now', 'closeGraceMs', 'idleCloseMs', 'processMetrics']),
   });
   const { log, metrics } = listeners;
   const config = (): InjectorConfig => configPart.current();
