@@ -11,7 +11,6 @@
  * The configuration is read at every tick, so a reload turns the audit on or off and changes its interval.
  */
 import { Gauge, type Registry } from 'prom-client';
-import type { Namespace } from 'kubernetes-types/core/v1.js';
 import { listNamespaces, type KubeApi } from '../cluster/check-api.js';
 import { auditSettingsOf } from '../config/parse.js';
 import type { AuditContext } from '../core/missed-sidecar.js';
@@ -90,7 +89,7 @@ function gauges(registry: Registry) {
     (registry.getSingleMetric('sidecar_injector_pods_audit_last_success_timestamp_seconds') as Gauge | undefined) ??
     new Gauge({
       name: 'sidecar_injector_pods_audit_last_success_timestamp_seconds',
-      help: 'When the last missed-pods audit completed (Unix time); absent while the audit is off',
+      help: 'When the last missed-pods audit completed (Unix time); 0 while the audit is off',
       registers: [registry],
     });
   return { missing, stale, lastSuccess };
@@ -102,10 +101,6 @@ function figures(result: ScanResult): string {
   return `${part(result.missedByNamespace)}|${part(result.staleByNamespace)}`;
 }
 
-function labelsOf(namespaces: readonly Namespace[], name: string): Record<string, string> {
-  return namespaces.find((ns) => ns.metadata?.name === name)?.metadata?.labels ?? {};
-}
-
 function total(counts: Record<string, number>): number {
   return Object.values(counts).reduce((a, b) => a + b, 0);
 }
@@ -115,13 +110,14 @@ type Metrics = ReturnType<typeof gauges>;
 function publish(metrics: Metrics, result: ScanResult, namespaces: readonly string[], nowMs: number): void {
   metrics.missing.reset();
   metrics.stale.reset();
-  // Every audited namespace gets a series (0 when clean), so an alert resolves instead of going stale.
-  for (const ns of namespaces) {
+  // Every audited namespace gets a series (0 when clean), so an alert resolves instead of going stale; pods opted
+  // in by label may sit in namespaces outside that list.
+  for (const ns of new Set([...namespaces, ...Object.keys(result.missedByNamespace)])) {
     metrics.missing.set({ namespace: ns }, result.missedByNamespace[ns] ?? 0);
+  }
+  for (const ns of new Set([...namespaces, ...Object.keys(result.staleByNamespace)])) {
     metrics.stale.set({ namespace: ns }, result.staleByNamespace[ns] ?? 0);
   }
-  for (const [ns, n] of Object.entries(result.missedByNamespace)) metrics.missing.set({ namespace: ns }, n);
-  for (const [ns, n] of Object.entries(result.staleByNamespace)) metrics.stale.set({ namespace: ns }, n);
   metrics.lastSuccess.set(nowMs / 1000);
 }
 
@@ -169,7 +165,9 @@ export function createMissedPodsAuditor(options: AuditorOptions): MissedPodsAudi
     if (!scan.ok) return failed(scan.forbidden ? `${scan.error} (install manifests/components/audit)` : scan.error);
     lastError = undefined;
     const excluded = excludedNamespaceList(options.context().injectorNamespace, config.excludedNamespaces);
-    const audited = namespaces.map((ns) => ns.metadata?.name ?? '').filter((ns) => namespaceSelected(excluded, ns, labelsOf(namespaces, ns)));
+    const audited = namespaces
+      .filter((ns) => namespaceSelected(excluded, ns.metadata?.name ?? '', ns.metadata?.labels ?? {}))
+      .map((ns) => ns.metadata?.name ?? '');
     publish(metrics, scan.result, audited, timers.now());
     const now = figures(scan.result);
     if (now !== lastFigures) logFigures(options.log, scan.result);

@@ -81,7 +81,8 @@ export function watchConfigFile(
   const files = watchMountedFiles(
     [path],
     () => {
-      reading = reading.then(reread);
+      // A failed read must not leave the chain rejected: every later change would be an unhandled rejection.
+      reading = reading.then(reread, reread);
     },
     { pollMs: options.pollMs ?? 10_000, ...(options.debounceMs === undefined ? {} : { debounceMs: options.debounceMs }) },
   );
@@ -91,7 +92,8 @@ export function watchConfigFile(
   return {
     current: () => current,
     check: () => {
-      reading = reading.then(reread);
+      // A failed read must not leave the chain rejected: every later change would be an unhandled rejection.
+      reading = reading.then(reread, reread);
       return reading;
     },
     close: () => {

@@ -57,7 +57,8 @@ export function configSource(options: ConfigSourceOptions): ConfigSource {
       watcher?.close();
     },
     async reload() {
-      await watcher?.check();
+      // A part's reload never rejects (SIGHUP must not become an unhandled rejection).
+      await watcher?.check().catch(() => undefined);
     },
   };
 }
