@@ -177,6 +177,9 @@ describe('startClusterFacts (fake API server)', () => {
     await source.close();
     facts = undefined;
     expect(source.ready()).toBe(false);
+    // A request the client had already sent when close() ran may still reach the server: let it land first.
+    // What must not happen after that is a new one (a retry or a restarted watch, which come every few ms here).
+    await new Promise((resolve) => setTimeout(resolve, 100));
     const requests = api.requests.length;
     await new Promise((resolve) => setTimeout(resolve, 300));
     expect(api.requests.length).toBe(requests);
